@@ -1,0 +1,32 @@
+"""sampler: decode masked diffusion LMs with LESS and the baseline samplers, one loop for all.
+
+    import sampler
+    model = sampler.load_model("tiny-arith")
+    out = sampler.generate(model, input_ids, profile=sampler.load_profile("arith.json"))
+"""
+
+from __future__ import annotations
+
+from .errors import ConfigError, ModelError, NumericalError, ProfileError, SamplerError
+from .generate import DEFAULT_STRATEGY, ProfileMismatchWarning, generate
+from .loop import denoise
+from .models import ADAPTERS, DiffusionModel, DreamModel, LLaDAModel, MaskedLMModel, load_model
+from .output import CAUSES, GenerateOutput, Trace
+from .profile import ModelInfo, Profile, Provenance, load_profile, save_profile
+from .settings import DecodingSettings
+from .space import ChoiceDim, FloatDim, IntDim, SearchSpace
+from .stats import StatsTracker, StepStats, js_divergence
+from .strategies import (STRATEGIES, GenerationContext, Selection, Strategy, StrategyParams,
+                         make_strategy)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "load_model", "generate", "denoise", "Profile", "ModelInfo", "Provenance", "load_profile",
+    "save_profile", "STRATEGIES", "make_strategy", "Strategy", "StrategyParams", "Selection",
+    "GenerationContext", "DecodingSettings", "GenerateOutput", "Trace", "CAUSES", "StepStats",
+    "StatsTracker", "js_divergence", "DiffusionModel", "MaskedLMModel", "LLaDAModel", "DreamModel",
+    "ADAPTERS", "FloatDim", "IntDim", "ChoiceDim", "SearchSpace", "SamplerError", "ConfigError",
+    "ProfileError", "ModelError", "NumericalError", "ProfileMismatchWarning", "DEFAULT_STRATEGY",
+    "__version__",
+]

@@ -1,0 +1,119 @@
+"""`generate`: the public entry point. Resolves the settings from one source, checks the inputs,
+and runs the denoising loop."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+
+from .errors import ConfigError
+from .loop import denoise
+from .models import DiffusionModel
+from .output import GenerateOutput
+from .profile import Profile
+from .settings import DecodingSettings
+from .strategies import Strategy, StrategyParams, make_strategy
+
+__all__ = ["generate", "ProfileMismatchWarning", "DEFAULT_STRATEGY"]
+
+DEFAULT_STRATEGY = "less"
+
+
+class ProfileMismatchWarning(UserWarning):
+    """A profile is used with a model other than the one it was tuned for."""
+
+
+def _resolve(profile: Profile | None, strategy: str | Strategy | None,
+             params: Mapping[str, Any] | StrategyParams | None,
+             settings_args: dict[str, Any]) -> tuple[Strategy, DecodingSettings]:
+    given = {k: v for k, v in settings_args.items() if v is not None}
+    if profile is not None:
+        if not isinstance(profile, Profile):
+            raise ConfigError(f"`profile` must be a sampler.Profile (use sampler.load_profile), got "
+                              f"{type(profile).__name__}.")
+        explicit = {"strategy": strategy, "params": params}
+        clash = [k for k, v in explicit.items() if v is not None] + sorted(given)
+        if clash:
+            raise ConfigError(f"`{clash[0]}` is set both by the profile and as an argument; "
+                              "pass one or the other.")
+        return profile.make_strategy(), profile.decoding
+    settings = DecodingSettings(**given)
+    if isinstance(strategy, Strategy):
+        if params is not None:
+            raise ConfigError("`params` given with a strategy instance; put them in the instance.")
+        return strategy, settings
+    return make_strategy(strategy or DEFAULT_STRATEGY, params), settings
+
+
+def _check_inputs(model: DiffusionModel, input_ids: Tensor, attention_mask: Tensor | None,
+                  settings: DecodingSettings) -> None:
+    if not isinstance(model, DiffusionModel):
+        raise ConfigError(f"`model` must be a sampler model (sampler.load_model(...)), got "
+                          f"{type(model).__name__}.")
+    if not isinstance(input_ids, Tensor) or input_ids.dim() != 2 or input_ids.dtype.is_floating_point:
+        raise ConfigError("`input_ids` must be a 2-D integer tensor (batch x prompt_length).")
+    if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+        raise ConfigError(f"`input_ids` is empty (shape {tuple(input_ids.shape)}).")
+    if attention_mask is not None:
+        if tuple(attention_mask.shape) != tuple(input_ids.shape):
+            raise ConfigError(f"`attention_mask` has shape {tuple(attention_mask.shape)}, expected "
+                              f"{tuple(input_ids.shape)} like input_ids.")
+        am = attention_mask.long()
+        if bool((am[:, 1:] < am[:, :-1]).any()) or not bool(am[:, -1].all()):
+            raise ConfigError("prompts must be left-padded: each attention_mask row is zeros "
+                              "then ones (tokenizer.padding_side = 'left').")
+    total = input_ids.shape[1] + settings.gen_length
+    if model.max_length is not None and total > model.max_length:
+        raise ConfigError(f"prompt ({input_ids.shape[1]} tokens) + gen_length "
+                          f"({settings.gen_length}) = {total} exceeds the model's "
+                          f"{model.max_length} positions; shorten the prompt or gen_length.")
+    if settings.eos_fill and model.eos_id is None:
+        raise ConfigError(f"eos_fill needs an end-of-text token, but model {model.name!r} has none.")
+
+
+def generate(model: DiffusionModel, input_ids: Tensor, *, profile: Profile | None = None,
+             strategy: str | Strategy | None = None,
+             params: Mapping[str, Any] | StrategyParams | None = None,
+             gen_length: int | None = None, block_length: int | None = None,
+             max_steps: int | None = None, temperature: float | None = None,
+             min_commit: int | None = None, eos_fill: bool | None = None,
+             js_topk: int | None = None, js_dtype: str | None = None,
+             attention_mask: Tensor | None = None, trace: bool = False,
+             generator: torch.Generator | None = None,
+             reference: Tensor | None = None) -> GenerateOutput:
+    """Decode ``gen_length`` tokens after each prompt with a masked diffusion LM.
+
+    Settings come from one source: either ``profile`` (a tuned :class:`Profile`), or ``strategy``
+    (a name in :data:`STRATEGIES` or an instance; default ``"less"``) with ``params`` and the
+    decoding settings (defaults in :class:`DecodingSettings`: gen_length 128, one block,
+    max_steps = gen_length, temperature 0, min_commit 1, no EOS fill, full-vocabulary float32 JS).
+    Giving a setting both ways is an error.
+
+    Args:
+        model: from :func:`sampler.load_model`.
+        input_ids: (B, P) prompts, left-padded when their lengths differ.
+        attention_mask: (B, P), 0 on padding.
+        trace: record when, why and how confidently each position was committed.
+        generator: seeds random scores and sampling (temperature > 0) reproducibly.
+        reference: (B, gen_length) reference tokens for the ``oracle`` strategy.
+
+    Returns:
+        :class:`GenerateOutput` with ``sequences`` (B, P + G), ``nfe`` (B,) and ``trace``.
+    """
+    settings_args = dict(gen_length=gen_length, block_length=block_length, max_steps=max_steps,
+                         temperature=temperature, min_commit=min_commit, eos_fill=eos_fill,
+                         js_topk=js_topk, js_dtype=js_dtype)
+    strat, settings = _resolve(profile, strategy, params, settings_args)
+    _check_inputs(model, input_ids, attention_mask, settings)
+    if profile is not None and profile.model is not None and profile.model.name != model.name:
+        warnings.warn(f"profile was tuned for model {profile.model.name!r} but is used with "
+                      f"{model.name!r}; its thresholds may not transfer.", ProfileMismatchWarning,
+                      stacklevel=2)
+    device = model.device
+    return denoise(model, input_ids.to(device), strat, settings,
+                   attention_mask=None if attention_mask is None else attention_mask.to(device),
+                   trace=trace, generator=generator,
+                   reference=None if reference is None else reference.to(device))

@@ -1,0 +1,137 @@
+"""The denoising loop: one loop for every strategy.
+
+x = prompt + gen_length masks. At each step the loop runs the model once on the sequences still
+active, computes the step statistics once, asks the strategy which masked positions of each
+sequence's current block to commit, applies the shared progress rule, writes the tokens, and drops
+sequences that have nothing left to decode (they cost no further forward passes). Blocks advance
+per sequence: a sequence moves to its next block as soon as its current one is fully committed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .models import DiffusionModel
+from .output import CAUSES, GenerateOutput, Trace
+from .settings import DecodingSettings
+from .stats import StatsTracker, StepStats
+from .strategies.base import GenerationContext, Selection, Strategy, top_k_mask
+
+__all__ = ["denoise"]
+
+_RULE, _MIN_COMMIT, _BUDGET, _EOS_FILL = (CAUSES.index(c) for c in CAUSES)
+
+
+def _sample(logits: Tensor, temperature: float, generator: torch.Generator | None) -> Tensor:
+    """Gumbel-max sampling from softmax(logits / temperature) in float64. logits (N, V) -> (N,)."""
+    u = torch.rand(logits.shape, dtype=torch.float64, generator=generator,
+                   device=generator.device if generator is not None else logits.device)
+    gumbel = -torch.log(-torch.log(u.to(logits.device).clamp_min(1e-300)))
+    return (logits.double() / temperature + gumbel).argmax(-1)
+
+
+def _progress(stats: StepStats, commit: Tensor, settings: DecodingSettings) -> tuple[Tensor, Tensor]:
+    """The shared progress rule: at least ``min_commit`` per step (the most confident), and
+    everything left in the block on the block's last allowed step. Returns (min_commit, budget)."""
+    cand = stats.candidates
+    short = (settings.min_commit - commit.sum(-1)).clamp_min(0)
+    extra = top_k_mask(stats.confidence, cand & ~commit, short)
+    last = stats.block_step >= settings.steps_per_block - 1
+    budget = cand & ~commit & ~extra & last[:, None]
+    return extra, budget
+
+
+def _eos_fill(gen: Tensor, masked: Tensor, eos_id: int) -> Tensor:
+    """(B, G) bool: masked positions after the first committed EOS of their sequence."""
+    is_eos = (gen == eos_id) & ~masked
+    first = torch.where(is_eos.any(-1), is_eos.int().argmax(-1), gen.shape[-1])
+    return masked & (torch.arange(gen.shape[-1], device=gen.device) > first[:, None])
+
+
+@torch.inference_mode()
+def denoise(model: DiffusionModel, input_ids: Tensor, strategy: Strategy, settings: DecodingSettings,
+            *, attention_mask: Tensor | None = None, trace: bool = False,
+            generator: torch.Generator | None = None, reference: Tensor | None = None) -> GenerateOutput:
+    """Decode ``gen_length`` tokens after each (left-padded) prompt of ``input_ids`` (B, P)."""
+    batch, plen = input_ids.shape
+    glen, blen = settings.gen_length, settings.block_length
+    device = input_ids.device
+    x = torch.cat([input_ids, torch.full((batch, glen), model.mask_id, dtype=input_ids.dtype,
+                                         device=device)], dim=1)
+    attn = None
+    if attention_mask is not None and not bool(attention_mask.all()):
+        attn = torch.cat([attention_mask, attention_mask.new_ones(batch, glen)], dim=1)
+    nfe = torch.zeros(batch, dtype=torch.long, device=device)
+    record = Trace.empty(batch, glen, device) if trace else None
+
+    strategy.reset(GenerationContext(batch_size=batch, settings=settings, reference=reference,
+                                     generator=generator, device=device))
+    tracker = StatsTracker(settings)
+    block_of = torch.arange(glen, device=device) // blen
+    active = torch.arange(batch, device=device)
+    block = torch.zeros(batch, dtype=torch.long, device=device)
+    block_step = torch.zeros(batch, dtype=torch.long, device=device)
+
+    while active.numel():
+        xa = x[active]
+        gen = xa[:, plen:]
+        masked = gen == model.mask_id
+        current = masked.int().argmax(-1) // blen  # the block of each row's first mask
+        block_step = torch.where(current == block, block_step, 0)
+        block = current
+
+        logits = model(xa, None if attn is None else attn[active])[:, plen:]
+        nfe[active] += 1
+        stats = tracker.update(logits, masked=masked, in_block=block_of == block[:, None],
+                               rows=active, block_step=block_step)
+
+        chosen = strategy.select(stats)
+        selection = chosen if isinstance(chosen, Selection) else Selection(chosen)
+        commit = selection.commit & stats.candidates
+        extra, budget = _progress(stats, commit, settings)
+        commit = commit | extra | budget
+
+        if selection.tokens is not None:
+            tokens = selection.tokens
+        elif settings.temperature > 0:
+            tokens = stats.top1.clone()
+            tokens[commit] = _sample(stats.logits[commit], settings.temperature, generator)
+        else:
+            tokens = stats.top1
+        gen = torch.where(commit, tokens, gen)
+        filled = _eos_fill(gen, gen == model.mask_id, model.eos_id) if settings.eos_fill else None
+        if filled is not None:
+            gen = gen.masked_fill(filled, model.eos_id)
+        x[active, plen:] = gen
+
+        if record is not None:
+            cause = torch.full_like(gen, -1, dtype=torch.long)
+            cause[commit] = _RULE
+            cause[extra], cause[budget] = _MIN_COMMIT, _BUDGET
+            if filled is not None:
+                cause[filled] = _EOS_FILL
+            _record(record, stats, cause, nfe)
+
+        block_step = block_step + 1
+        keep = (gen == model.mask_id).any(-1).nonzero().flatten()
+        if keep.numel() < active.numel():
+            active, block, block_step = active[keep], block[keep], block_step[keep]
+            tracker.keep_rows(keep)
+
+    return GenerateOutput(sequences=x, nfe=nfe, prompt_length=plen, settings=settings,
+                          trace=record)
+
+
+def _record(record: Trace, stats: StepStats, cause: Tensor, nfe: Tensor) -> None:
+    """Write the moment of commitment of every position committed at this step into ``record``."""
+    done = cause >= 0
+    if not done.any():
+        return
+    r, c = done.nonzero(as_tuple=True)
+    rows = stats.rows[r]
+    record.step[rows, c] = nfe[rows]
+    record.confidence[rows, c] = stats.confidence[r, c]
+    record.persistence[rows, c] = stats.persistence[r, c]
+    record.js[rows, c] = stats.js_at(done)[r, c]
+    record.cause[rows, c] = cause[r, c].to(torch.uint8)

@@ -1,0 +1,180 @@
+"""Per-step statistics, computed once per denoising step and shared by every strategy.
+
+The loop hands a :class:`StepStats` to the strategy. Cheap fields (top-1 token, its probability,
+persistence) are always there; costly ones (entropy, margin, JS and KL to the previous step) are
+computed on first access and cached, so a strategy pays only for what it reads. ``js_at`` computes
+the JS divergence at a subset of positions only: LESS asks for it where the cheap conditions
+already hold, which keeps its per-step cost close to a plain confidence threshold.
+
+Probabilities are the softmax of the raw logits (not temperature-scaled), over the generated span.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+from torch import Tensor
+
+from .errors import NumericalError
+from .settings import DecodingSettings
+
+__all__ = ["StepStats", "StatsTracker", "js_divergence"]
+
+
+def _xlogx(x: Tensor) -> Tensor:
+    return torch.xlogy(x, x)
+
+
+def js_divergence(logits: Tensor, lse: Tensor, prev_logits: Tensor, prev_lse: Tensor, *,
+                  topk: int | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Jensen-Shannon divergence (nats) between softmax(logits) and softmax(prev_logits).
+
+    Shapes: logits and prev_logits (..., V); lse and prev_lse (...); returns (...).
+    With ``topk``, both distributions are reduced to the current top-k tokens plus one bucket
+    holding the rest of the mass (a cheap approximation for very large vocabularies).
+    """
+    if topk is not None and topk < logits.shape[-1]:
+        ids = logits.topk(topk, dim=-1).indices
+        p_top = (logits.gather(-1, ids).to(dtype) - lse.to(dtype)[..., None]).exp()
+        q_top = (prev_logits.gather(-1, ids).to(dtype) - prev_lse.to(dtype)[..., None]).exp()
+        p = torch.cat([p_top, (1 - p_top.sum(-1, keepdim=True)).clamp_min(0)], dim=-1)
+        q = torch.cat([q_top, (1 - q_top.sum(-1, keepdim=True)).clamp_min(0)], dim=-1)
+    else:
+        p = (logits.to(dtype) - lse.to(dtype)[..., None]).exp()
+        q = (prev_logits.to(dtype) - prev_lse.to(dtype)[..., None]).exp()
+    m = 0.5 * (p + q)
+    js = 0.5 * (_xlogx(p).sum(-1) + _xlogx(q).sum(-1)) - _xlogx(m).sum(-1)
+    return js.clamp_min(0).to(torch.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class StepStats:
+    """What a strategy may read at one step. B = active sequences, G = gen_length, V = vocabulary.
+
+    Attributes:
+        logits: (B, G, V) float32 logits of the generated span (read-only).
+        lse: (B, G) log-sum-exp of ``logits``.
+        masked: (B, G) bool, position still masked.
+        in_block: (B, G) bool, position lies in the sequence's current block.
+        rows: (B,) long, index of each active sequence in the caller's batch.
+        block_step: (B,) long, steps already taken in the current block (0 at its first step).
+        confidence: (B, G) probability of the top-1 token.
+        top1: (B, G) long, the top-1 token.
+        persistence: (B, G) long, consecutive steps (this one included) with the same top-1 token.
+        settings: the decoding settings (JS precision and top-k live there).
+    """
+
+    logits: Tensor
+    lse: Tensor
+    masked: Tensor
+    in_block: Tensor
+    rows: Tensor
+    block_step: Tensor
+    confidence: Tensor
+    top1: Tensor
+    persistence: Tensor
+    settings: DecodingSettings
+    prev_logits: Tensor | None = field(default=None, repr=False)
+    prev_lse: Tensor | None = field(default=None, repr=False)
+
+    @property
+    def candidates(self) -> Tensor:
+        """(B, G) bool: masked positions of the current block, the only ones a step may commit."""
+        return self.masked & self.in_block
+
+    @cached_property
+    def log_probs(self) -> Tensor:
+        """(B, G, V) log-probabilities."""
+        return self.logits - self.lse[..., None]
+
+    @cached_property
+    def entropy(self) -> Tensor:
+        """(B, G) Shannon entropy in nats."""
+        logp = self.log_probs
+        return -(logp.exp() * logp).sum(-1)
+
+    @cached_property
+    def margin(self) -> Tensor:
+        """(B, G) top-1 minus top-2 probability."""
+        top2 = self.logits.topk(2, dim=-1).values
+        return (top2[..., 0] - self.lse).exp() - (top2[..., 1] - self.lse).exp()
+
+    @cached_property
+    def js(self) -> Tensor:
+        """(B, G) JS divergence to the previous step; +inf at the first step."""
+        if self.prev_logits is None:
+            return torch.full_like(self.confidence, math.inf)
+        return js_divergence(self.logits, self.lse, self.prev_logits, self.prev_lse,
+                             topk=self.settings.js_topk, dtype=self.settings.torch_js_dtype)
+
+    def js_at(self, where: Tensor) -> Tensor:
+        """(B, G) JS divergence computed only where ``where`` is true (NaN elsewhere).
+
+        Cheaper than :attr:`js` when few positions need it. +inf at the first step.
+        """
+        if "js" in self.__dict__:
+            return torch.where(where, self.js, math.nan)
+        out = torch.full_like(self.confidence, math.nan)
+        if self.prev_logits is None:
+            return out.masked_fill_(where, math.inf)
+        if where.any():
+            out[where] = js_divergence(self.logits[where], self.lse[where], self.prev_logits[where],
+                                       self.prev_lse[where], topk=self.settings.js_topk,
+                                       dtype=self.settings.torch_js_dtype)
+        return out
+
+    @cached_property
+    def kl(self) -> Tensor:
+        """(B, G) KL(current || previous) in nats; +inf at the first step."""
+        if self.prev_logits is None:
+            return torch.full_like(self.confidence, math.inf)
+        prev_logp = self.prev_logits - self.prev_lse[..., None]
+        logp = self.log_probs
+        return (logp.exp() * (logp - prev_logp)).sum(-1).clamp_min(0)
+
+
+class StatsTracker:
+    """Turns each step's logits into :class:`StepStats`, carrying history across steps and blocks.
+
+    History (previous logits, top-1 token and persistence) covers every generated position from the
+    first step on, so a block starts with history already in place.
+    """
+
+    def __init__(self, settings: DecodingSettings) -> None:
+        self.settings = settings
+        self._prev_logits: Tensor | None = None
+        self._prev_lse: Tensor | None = None
+        self._top1: Tensor | None = None
+        self._persistence: Tensor | None = None
+
+    def keep_rows(self, index: Tensor) -> None:
+        """Drop the history of sequences that left the batch; ``index`` lists the rows kept."""
+        if self._prev_logits is not None:
+            self._prev_logits = self._prev_logits[index]
+            self._prev_lse = self._prev_lse[index]
+            self._top1 = self._top1[index]
+            self._persistence = self._persistence[index]
+
+    def update(self, logits: Tensor, *, masked: Tensor, in_block: Tensor, rows: Tensor,
+               block_step: Tensor) -> StepStats:
+        logits = logits.float()
+        top_logit, top1 = logits.max(dim=-1)
+        lse = torch.logsumexp(logits, dim=-1)
+        if torch.isnan(lse).any():
+            bad = rows[torch.isnan(lse).any(-1)].tolist()
+            raise NumericalError(f"the model returned NaN logits for batch rows {bad}; check its "
+                                 "dtype (bfloat16/float16 overflow) and its inputs.")
+        if self._top1 is None:
+            persistence = torch.ones_like(top1)
+        else:
+            persistence = torch.where(top1 == self._top1, self._persistence + 1, 1)
+        stats = StepStats(logits=logits, lse=lse, masked=masked, in_block=in_block, rows=rows,
+                          block_step=block_step, confidence=(top_logit - lse).exp(), top1=top1,
+                          persistence=persistence, settings=self.settings,
+                          prev_logits=self._prev_logits, prev_lse=self._prev_lse)
+        self._prev_logits, self._prev_lse = logits, lse
+        self._top1, self._persistence = top1, persistence
+        return stats

@@ -1,0 +1,131 @@
+"""What every strategy shares: the base class, the parameter base class, and selection helpers.
+
+A strategy only *selects* which masked positions of the current block to commit at this step, from
+the :class:`~sampler.stats.StepStats` the loop computed. It never calls the model and never changes
+its inputs. The loop then applies the shared progress rule (at least ``min_commit`` per step, and
+everything left when the block's step budget runs out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+import torch
+from torch import Tensor
+
+from .._validate import from_mapping, validate_fields
+from ..errors import ConfigError
+from ..settings import DecodingSettings
+from ..space import SearchSpace
+from ..stats import StepStats
+
+__all__ = ["Strategy", "StrategyParams", "Selection", "GenerationContext", "top_k_mask",
+           "leading_count_mask"]
+
+
+@dataclass(frozen=True)
+class StrategyParams:
+    """Base of every strategy's parameters: validated on creation, unknown keys rejected."""
+
+    def __post_init__(self) -> None:
+        validate_fields(self, f"{self._owner()} params")
+
+    @classmethod
+    def _owner(cls) -> str:
+        return cls.__qualname__.removesuffix("Params").lower() or "strategy"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "StrategyParams":
+        return from_mapping(cls, data or {}, f"{cls._owner()} params")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class GenerationContext:
+    """What a strategy learns once per `generate` call.
+
+    Attributes:
+        batch_size: number of sequences in the call.
+        settings: the decoding settings.
+        reference: (batch_size, gen_length) long reference tokens, or None (only the oracle uses it).
+        generator: the random generator of the call (for random scores), or None.
+        device: where the model's logits live.
+    """
+
+    batch_size: int
+    settings: DecodingSettings
+    device: torch.device = torch.device("cpu")
+    reference: Tensor | None = None
+    generator: torch.Generator | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A strategy's answer. ``commit``: (B, G) bool. ``tokens``: (B, G) long tokens to write at the
+    committed positions instead of the loop's own choice, or None."""
+
+    commit: Tensor
+    tokens: Tensor | None = None
+
+
+class Strategy(ABC):
+    """Base class. Subclasses set ``name`` and ``Params`` and implement :meth:`select`."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[StrategyParams]]
+
+    def __init__(self, params: StrategyParams | Mapping[str, Any] | None = None) -> None:
+        if params is None or isinstance(params, Mapping):
+            params = self.Params.from_dict(params)
+        elif not isinstance(params, self.Params):
+            raise ConfigError(f"strategy `{self.name}` takes {self.Params.__name__}, "
+                              f"got {type(params).__name__}.")
+        self.params = params
+
+    def reset(self, context: GenerationContext) -> None:
+        """Start of a `generate` call: check settings and clear any history."""
+
+    @abstractmethod
+    def select(self, stats: StepStats) -> Selection | Tensor:
+        """Return the positions to commit, a (B, G) bool tensor or a :class:`Selection`."""
+
+    @classmethod
+    @abstractmethod
+    def search_space(cls, settings: DecodingSettings) -> SearchSpace:
+        """The ranges the tuner searches for this strategy under ``settings``."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params})"
+
+
+def top_k_mask(scores: Tensor, allowed: Tensor, k: Tensor) -> Tensor:
+    """(B, G) bool: the ``k[b]`` highest-scoring allowed positions of each row b.
+
+    ``scores`` (B, G) float, ``allowed`` (B, G) bool, ``k`` (B,) long (clipped to what is allowed).
+    Ties are broken towards lower positions.
+    """
+    ranked = scores.masked_fill(~allowed, -torch.inf)
+    order = ranked.argsort(dim=-1, descending=True, stable=True)
+    rank = torch.empty_like(order).scatter_(-1, order, torch.arange(order.shape[-1], device=order.device)
+                                            .expand_as(order))
+    return allowed & (rank < k[:, None])
+
+
+def leading_count_mask(values: Tensor, allowed: Tensor, ok: "callable", *, descending: bool) -> Tensor:
+    """(B, G) bool: the longest leading run of sorted allowed ``values`` for which ``ok`` holds.
+
+    Sorts each row's allowed values (descending or ascending), calls ``ok(sorted_values, n)`` with
+    n = 1, 2, ... as a (B, G) tensor, and commits the first positions up to the last n where ``ok``
+    is true. ``ok`` must be monotone (true, then false) along the sorted order.
+    """
+    fill = -torch.inf if descending else torch.inf
+    ordered, order = values.masked_fill(~allowed, fill).sort(dim=-1, descending=descending, stable=True)
+    n = torch.arange(1, values.shape[-1] + 1, device=values.device).expand_as(ordered)
+    count = (ok(ordered, n) & allowed.gather(-1, order)).sum(-1)
+    rank = torch.empty_like(order).scatter_(-1, order, n - 1)
+    return allowed & (rank < count[:, None])
