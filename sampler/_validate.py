@@ -99,7 +99,8 @@ def from_mapping(cls: type, data: Mapping[str, Any], where: str) -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
+            close = [n for n in names if n.startswith(str(key)) or str(key).startswith(n)]
+            close = close or difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
             hint = f" Did you mean `{close[0]}`?" if close else ""
             known = ", ".join(names) if names else "none"
             raise ConfigError(f"{where}: unknown key `{key}`.{hint} Known keys: {known}.")

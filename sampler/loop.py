@@ -34,11 +34,11 @@ def _sample(logits: Tensor, temperature: float, generator: torch.Generator | Non
 def _progress(stats: StepStats, commit: Tensor, settings: DecodingSettings) -> tuple[Tensor, Tensor]:
     """The shared progress rule: at least ``min_commit`` per step (the most confident), and
     everything left in the block on the block's last allowed step. Returns (min_commit, budget)."""
-    cand = stats.candidates
-    short = (settings.min_commit - commit.sum(-1)).clamp_min(0)
-    extra = top_k_mask(stats.confidence, cand & ~commit, short)
+    cand = stats.candidates & ~commit
     last = stats.block_step >= settings.steps_per_block - 1
-    budget = cand & ~commit & ~extra & last[:, None]
+    budget = cand & last[:, None]
+    short = (settings.min_commit - commit.sum(-1)).clamp_min(0)
+    extra = top_k_mask(stats.confidence, cand & ~budget, short)
     return extra, budget
 
 
@@ -67,7 +67,7 @@ def denoise(model: DiffusionModel, input_ids: Tensor, strategy: Strategy, settin
 
     strategy.reset(GenerationContext(batch_size=batch, settings=settings, reference=reference,
                                      generator=generator, device=device))
-    tracker = StatsTracker(settings)
+    tracker = StatsTracker(settings, model.mask_id)
     block_of = torch.arange(glen, device=device) // blen
     active = torch.arange(batch, device=device)
     block = torch.zeros(batch, dtype=torch.long, device=device)

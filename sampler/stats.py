@@ -6,7 +6,8 @@ computed on first access and cached, so a strategy pays only for what it reads. 
 the JS divergence at a subset of positions only: LESS asks for it where the cheap conditions
 already hold, which keeps its per-step cost close to a plain confidence threshold.
 
-Probabilities are the softmax of the raw logits (not temperature-scaled), over the generated span.
+Probabilities are the softmax of the raw logits (not temperature-scaled), over the generated span,
+with the mask token excluded (its logit set to -inf): it is never a valid output.
 """
 
 from __future__ import annotations
@@ -93,8 +94,7 @@ class StepStats:
     @cached_property
     def entropy(self) -> Tensor:
         """(B, G) Shannon entropy in nats."""
-        logp = self.log_probs
-        return -(logp.exp() * logp).sum(-1)
+        return torch.special.entr(self.log_probs.exp()).sum(-1)
 
     @cached_property
     def margin(self) -> Tensor:
@@ -133,7 +133,8 @@ class StepStats:
             return torch.full_like(self.confidence, math.inf)
         prev_logp = self.prev_logits - self.prev_lse[..., None]
         logp = self.log_probs
-        return (logp.exp() * (logp - prev_logp)).sum(-1).clamp_min(0)
+        terms = logp.exp() * (logp - prev_logp)
+        return terms.nan_to_num(0.0, posinf=torch.inf).sum(-1).clamp_min(0)  # 0 * (-inf + inf)
 
 
 class StatsTracker:
@@ -143,8 +144,9 @@ class StatsTracker:
     first step on, so a block starts with history already in place.
     """
 
-    def __init__(self, settings: DecodingSettings) -> None:
+    def __init__(self, settings: DecodingSettings, mask_id: int) -> None:
         self.settings = settings
+        self.mask_id = mask_id
         self._prev_logits: Tensor | None = None
         self._prev_lse: Tensor | None = None
         self._top1: Tensor | None = None
@@ -160,7 +162,8 @@ class StatsTracker:
 
     def update(self, logits: Tensor, *, masked: Tensor, in_block: Tensor, rows: Tensor,
                block_step: Tensor) -> StepStats:
-        logits = logits.float()
+        logits = logits.float()  # a view of the model's fresh output when already float32
+        logits[..., self.mask_id] = -torch.inf
         top_logit, top1 = logits.max(dim=-1)
         lse = torch.logsumexp(logits, dim=-1)
         if torch.isnan(lse).any():

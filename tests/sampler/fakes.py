@@ -1,0 +1,75 @@
+"""Fake denoisers with controlled logits, and a tiny randomly initialised masked LM."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import transformers
+from torch import Tensor
+
+from sampler.models import MaskedLMModel
+
+VOCAB = 12
+MASK, EOS, PAD = 1, 2, 0
+
+
+class FakeModel(MaskedLMModel):
+    """A denoiser whose logits come from ``fn(x, call) -> (B, L, V)``; counts its calls."""
+
+    def __init__(self, fn: Callable[[Tensor, int], Tensor], *, vocab: int = VOCAB,
+                 eos_id: int | None = EOS, max_length: int | None = 512, mask_id: int = MASK) -> None:
+        super().__init__(network=torch.nn.Linear(1, 1), tokenizer=None, mask_id=mask_id,
+                         eos_id=eos_id, pad_id=PAD, name="fake", max_length=max_length)
+        self.fn, self.vocab, self.calls, self.batch_sizes = fn, vocab, 0, []
+
+    def forward(self, x: Tensor, attention_mask: Tensor | None) -> Tensor:
+        self.calls += 1
+        self.batch_sizes.append(x.shape[0])
+        return self.fn(x, self.calls)
+
+
+def peaked(tokens: Tensor, confidence: Tensor, vocab: int = VOCAB) -> Tensor:
+    """Logits whose softmax puts ``confidence`` on ``tokens`` and spreads the rest evenly.
+
+    tokens (..., ) long, confidence (..., ) float in (1/vocab, 1). Returns (..., vocab)."""
+    rest = (1 - confidence) / (vocab - 1)
+    probs = rest[..., None].expand(*tokens.shape, vocab).clone()
+    probs.scatter_(-1, tokens[..., None], confidence[..., None])
+    return probs.clamp_min(1e-12).log()
+
+
+def positional_model(answer: Tensor, confidence: Tensor, **kw) -> FakeModel:
+    """A fake whose prediction at generated position j is answer[j] with confidence[j], always.
+
+    answer, confidence: (G,). Prompt positions get uniform logits."""
+    def fn(x: Tensor, call: int) -> Tensor:
+        b, length = x.shape
+        g = answer.shape[0]
+        out = torch.zeros(b, length, VOCAB)
+        out[:, length - g:] = peaked(answer, confidence)
+        return out
+
+    return FakeModel(fn, **kw)
+
+
+def random_model(seed: int = 0, **kw) -> FakeModel:
+    """A fake with fresh random logits at every call (a seeded, call-dependent stream) that also
+    depend on the current tokens, so that committing changes later predictions."""
+    def fn(x: Tensor, call: int) -> Tensor:
+        g = torch.Generator().manual_seed(seed * 1000 + call)
+        base = torch.randn(x.shape[0], x.shape[1], VOCAB, generator=g) * 3
+        return base + 0.5 * torch.nn.functional.one_hot(x.roll(1, dims=1) % VOCAB, VOCAB)
+
+    return FakeModel(fn, **kw)
+
+
+def tiny_bert(seed: int = 0, vocab: int = 40) -> MaskedLMModel:
+    """A tiny randomly initialised BertForMaskedLM behind the masked-LM adapter."""
+    torch.manual_seed(seed)
+    config = transformers.BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=64,
+                                     max_position_embeddings=64)
+    net = transformers.BertForMaskedLM(config).eval()
+    return MaskedLMModel(network=net, tokenizer=None, mask_id=3, eos_id=2, pad_id=0,
+                         name="tiny-bert", max_length=64)

@@ -1,0 +1,199 @@
+"""Rule tests for each strategy on hand-made statistics (no model)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sampler import DecodingSettings, StatsTracker, make_strategy
+from sampler.strategies.base import GenerationContext
+
+from .fakes import VOCAB, peaked
+
+SETTINGS = DecodingSettings(gen_length=8, block_length=8)
+
+
+def stats_from(probs_top: list[float], tokens: list[int] | None = None, *, history=(),
+               block_step: int = 0, masked: list[bool] | None = None):
+    """StepStats for one row whose position j has top-1 probability probs_top[j].
+
+    ``history`` is a list of earlier (tokens, probs) steps fed to the tracker first."""
+    g = len(probs_top)
+    settings = DecodingSettings(gen_length=g, block_length=g)
+    tracker = StatsTracker(settings, mask_id=VOCAB - 1)
+    tokens = tokens if tokens is not None else [3] * g
+    masked_t = torch.tensor([masked if masked is not None else [True] * g])
+    common = dict(masked=masked_t, in_block=torch.ones(1, g, dtype=torch.bool),
+                  rows=torch.tensor([0]), block_step=torch.tensor([block_step]))
+    for toks, probs in history:
+        tracker.update(peaked(torch.tensor([toks]), torch.tensor([probs])), **common)
+    return tracker.update(peaked(torch.tensor([tokens]), torch.tensor([probs_top])), **common)
+
+
+def select(name, params, stats, settings=None):
+    strategy = make_strategy(name, params)
+    s = settings or DecodingSettings(gen_length=stats.masked.shape[1], block_length=stats.masked.shape[1])
+    strategy.reset(GenerationContext(batch_size=1, settings=s))
+    return strategy.select(stats)[0].tolist()
+
+
+# ---- LESS --------------------------------------------------------------------------------------
+
+def test_less_needs_all_three_conditions():
+    steady = ([3, 3, 3, 3], [0.95, 0.95, 0.5, 0.95])
+    now_tokens = [3, 3, 3, 4]                      # position 3 flips its top-1 now
+    stats = stats_from([0.95, 0.96, 0.97, 0.95], now_tokens, history=[steady, steady])
+    # pos 0: identical distribution (JS 0) -> ready; pos 1: moved slightly (0.95 -> 0.96);
+    # pos 2: moved a lot (0.5 -> 0.97); pos 3: top-1 flipped, persistence 1.
+    assert stats.persistence[0].tolist() == [3, 3, 3, 1]
+    assert select("less", {"tau_conf": 0.9, "window": 2, "js_delta": 1e-3}, stats) == \
+        [True, True, False, False]
+    assert select("less", {"tau_conf": 0.9, "window": 2, "js_delta": 1e-5}, stats) == \
+        [True, False, False, False]
+    assert select("less", {"tau_conf": 0.99, "window": 1, "js_delta": 1.0}, stats) == [False] * 4
+
+
+def test_less_never_commits_a_flip_flopping_position():
+    a, b = [3] * 4, [5] * 4
+    hist = [(a if i % 2 else b, [0.99] * 4) for i in range(6)]
+    stats = stats_from([0.99] * 4, b, history=hist)  # the history ended on a
+    assert (stats.persistence == 1).all()
+    for window in (2, 3, 6):
+        assert select("less", {"tau_conf": 0.5, "window": window, "js_delta": math.log(2)},
+                      stats) == [False] * 4
+
+
+def test_less_js_is_infinite_at_the_first_step_so_nothing_passes_a_finite_delta():
+    stats = stats_from([0.999] * 3)
+    assert torch.isinf(stats.js).all()
+    assert select("less", {"tau_conf": 0.5, "window": 1, "js_delta": 0.6}, stats) == [False] * 3
+
+
+def test_window_one_is_always_satisfied():
+    stats = stats_from([0.99, 0.99], [3, 4], history=[([4, 3], [0.99, 0.99])])
+    assert select("less", {"tau_conf": 0.9, "window": 1, "js_delta": math.log(2)}, stats) == [True, True]
+
+
+# ---- monotonicity: a looser bound never commits fewer --------------------------------------------
+
+LOOSER = [  # (strategy, param, strict value, loose value, fixed params)
+    ("less", "tau_conf", 0.9, 0.6, {"window": 1, "js_delta": 0.1}),
+    ("less", "window", 3, 2, {"tau_conf": 0.5, "js_delta": 0.1}),
+    ("less", "js_delta", 0.001, 0.05, {"tau_conf": 0.5, "window": 1}),
+    ("threshold", "threshold", 0.9, 0.6, {}),
+    ("factor", "factor", 0.5, 2.0, {}),
+    ("klass", "tau", 0.9, 0.6, {"kappa": 0.05, "history": 1}),
+    ("klass", "kappa", 0.001, 0.05, {"tau": 0.5, "history": 1}),
+    ("entropy_bound", "gamma", 0.05, 1.0, {}),
+]
+
+
+@pytest.mark.parametrize("name,param,strict,loose,fixed", LOOSER)
+def test_a_looser_bound_never_commits_fewer(name, param, strict, loose, fixed):
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(25):
+        g = 10
+        hist = [(torch.randint(3, 6, (g,), generator=gen).tolist(),
+                 (0.4 + 0.6 * torch.rand(g, generator=gen)).tolist()) for _ in range(3)]
+        last_tokens = torch.tensor(hist[-1][0])
+        flip = torch.rand(g, generator=gen) < 0.3
+        tokens = torch.where(flip, torch.randint(3, 6, (g,), generator=gen), last_tokens).tolist()
+        stats = stats_from((0.4 + 0.6 * torch.rand(g, generator=gen)).tolist(), tokens, history=hist)
+        tight = torch.tensor(select(name, {**fixed, param: strict}, stats))
+        wide = torch.tensor(select(name, {**fixed, param: loose}, stats))
+        assert not (tight & ~wide).any()
+
+
+# ---- the baselines' exact rules ------------------------------------------------------------------
+
+def test_threshold_commits_what_passes():
+    stats = stats_from([0.95, 0.5, 0.9, 0.2])
+    assert select("threshold", {"threshold": 0.9}, stats) == [True, False, True, False]
+
+
+def test_factor_rule_leading_run():
+    # sorted confidences 0.99, 0.9, 0.8, 0.3 -> (n+1)(1-c_n) = 0.02, 0.3, 0.8, 3.5
+    stats = stats_from([0.8, 0.99, 0.3, 0.9])
+    assert select("factor", {"factor": 1.0}, stats) == [True, True, False, True]
+    assert select("factor", {"factor": 0.5}, stats) == [False, True, False, True]
+    assert select("factor", {"factor": 0.01}, stats) == [False] * 4
+
+
+def test_entropy_bound_prefix():
+    stats = stats_from([0.99, 0.6, 0.9, 0.95])
+    h = stats.entropy[0]
+    order = h.argsort().tolist()
+    gamma = float(h[order[0]] + h[order[1]]) + 1e-6   # the 3 lowest fit, the 4th does not
+    chosen = select("entropy_bound", {"gamma": gamma}, stats)
+    assert [chosen[i] for i in order] == [True, True, True, False]
+    assert sum(select("entropy_bound", {"gamma": 0.0}, stats)) == 1  # always at least one
+
+
+def test_klass_needs_kl_stable_for_history_steps():
+    a = ([3, 3, 3], [0.9, 0.9, 0.5])
+    b = ([3, 3, 3], [0.9, 0.9, 0.95])
+    stats = stats_from([0.9, 0.9, 0.95], history=[a, a, b])  # pos 2 jumped at the previous step
+    assert select("klass", {"tau": 0.8, "kappa": 1e-4, "history": 1}, stats) == [True, True, True]
+    # history is kept by the strategy between steps: run it over the whole sequence of steps
+    strategy = make_strategy("klass", {"tau": 0.8, "kappa": 1e-4, "history": 2})
+    strategy.reset(GenerationContext(batch_size=1, settings=DecodingSettings(gen_length=3)))
+    tracker = StatsTracker(DecodingSettings(gen_length=3), mask_id=VOCAB - 1)
+    common = dict(masked=torch.ones(1, 3, dtype=torch.bool), in_block=torch.ones(1, 3, dtype=torch.bool),
+                  rows=torch.tensor([0]), block_step=torch.tensor([0]))
+    out = None
+    for toks, probs in [a, a, b, b]:
+        out = strategy.select(tracker.update(peaked(torch.tensor([toks]), torch.tensor([probs])), **common))
+    assert out[0].tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("n,steps,expected", [(10, 4, [3, 3, 2, 2]), (8, 8, [1] * 8), (5, 2, [3, 2])])
+def test_fixed_even_schedule_puts_the_remainder_first(n, steps, expected):
+    settings = DecodingSettings(gen_length=n, block_length=n)
+    counts = []
+    masked = [True] * n
+    for s in range(steps):
+        stats = stats_from([0.5 + 0.01 * i for i in range(n)], block_step=s, masked=masked)
+        chosen = select("fixed", {"steps": steps}, stats, settings)
+        counts.append(sum(chosen))
+        masked = [m and not c for m, c in zip(masked, chosen)]
+    assert counts == expected and not any(masked)
+
+
+def test_fixed_dream_schedule_matches_its_timesteps():
+    n, steps = 16, 4
+    settings = DecodingSettings(gen_length=n, block_length=n)
+    masked, counts = [True] * n, []
+    ts = torch.linspace(1, 1e-3, steps + 1, dtype=torch.float64)
+    expected, left = [], n
+    for i in range(steps):
+        k = left if i == steps - 1 else int(left * (1 - ts[i + 1] / ts[i]))
+        expected.append(k)
+        left -= k
+    for s in range(steps):
+        stats = stats_from([0.5] * n, block_step=s, masked=masked)
+        chosen = select("fixed", {"steps": steps, "schedule": "dream"}, stats, settings)
+        counts.append(sum(chosen))
+        masked = [m and not c for m, c in zip(masked, chosen)]
+    assert counts == expected
+
+
+@pytest.mark.parametrize("score,key", [("low_confidence", "confidence"), ("maskgit_plus", "confidence"),
+                                       ("topk_margin", "margin"), ("entropy", "entropy")])
+def test_fixed_scores_rank_by_their_statistic(score, key):
+    stats = stats_from([0.3, 0.9, 0.6, 0.95])
+    chosen = select("fixed", {"steps": 2, "score": score}, stats, DecodingSettings(gen_length=4))
+    values = getattr(stats, key)[0]
+    best = (values.argsort(descending=key != "entropy")[:2]).tolist()
+    assert sorted(i for i, c in enumerate(chosen) if c) == sorted(best)
+
+
+def test_oracle_commits_where_argmax_equals_reference():
+    stats = stats_from([0.5, 0.5, 0.5], [3, 4, 5])
+    strategy = make_strategy("oracle")
+    strategy.reset(GenerationContext(batch_size=1, settings=DecodingSettings(gen_length=3),
+                                     reference=torch.tensor([[3, 0, 5]])))
+    sel = strategy.select(stats)
+    assert sel.commit[0].tolist() == [True, False, True]
+    assert sel.tokens[0].tolist() == [3, 0, 5]

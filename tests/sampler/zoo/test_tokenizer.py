@@ -1,0 +1,62 @@
+"""The character tokenizer: round trips, special tokens, saving and loading."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from transformers import AutoTokenizer
+
+from sampler.zoo.arith import ALPHABET, KINDS, make_problem
+from sampler.zoo.tokenizer import SPECIAL_TOKENS, build_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_tokenizer()
+
+
+def test_every_character_is_one_token_and_round_trips(tokenizer):
+    for char in ALPHABET:
+        ids = tokenizer(char, add_special_tokens=False)["input_ids"]
+        assert len(ids) == 1 and ids[0] != tokenizer.unk_token_id, repr(char)
+        assert tokenizer.decode(ids) == char
+    ids = tokenizer(ALPHABET, add_special_tokens=False)["input_ids"]
+    assert len(ids) == len(ALPHABET) and tokenizer.decode(ids) == ALPHABET
+
+
+def test_generated_problems_round_trip(tokenizer):
+    rng = random.Random(0)
+    for kind in KINDS:
+        for _ in range(100):
+            problem = make_problem(rng, kind)
+            for text in (problem.question, problem.answer):
+                ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+                assert tokenizer.decode(ids) == text
+
+
+def test_prompt_ends_with_sep_and_special_tokens_are_skipped(tokenizer):
+    ids = tokenizer("Ann has 3 pens, gets 2. How many now?")["input_ids"]
+    assert ids[-1] == tokenizer.sep_token_id
+    answer = tokenizer("3+2=5\n#### 5", add_special_tokens=False)["input_ids"]
+    padded = answer + [tokenizer.eos_token_id] * 5
+    assert tokenizer.decode(padded, skip_special_tokens=True) == "3+2=5\n#### 5"
+
+
+def test_special_tokens_are_distinct(tokenizer):
+    ids = [tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.mask_token_id,
+           tokenizer.eos_token_id, tokenizer.sep_token_id]
+    assert None not in ids and len(set(ids)) == len(SPECIAL_TOKENS)
+    assert len(tokenizer) == len(SPECIAL_TOKENS) + len(set(ALPHABET))
+
+
+def test_save_and_load_with_auto_tokenizer(tokenizer, tmp_path):
+    tokenizer.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert loaded.mask_token_id == tokenizer.mask_token_id
+    assert loaded.eos_token_id == tokenizer.eos_token_id
+    assert loaded.padding_side == "left"
+    ids = loaded(ALPHABET, add_special_tokens=False)["input_ids"]
+    assert loaded.decode(ids) == ALPHABET
+    batch = loaded(["ab", "abcd"], padding=True)
+    assert batch["attention_mask"][0][:2] == [0, 0]
