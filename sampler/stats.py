@@ -7,7 +7,7 @@ the JS divergence at a subset of positions only: LESS asks for it where the chea
 already hold, which keeps its per-step cost close to a plain confidence threshold.
 
 Probabilities are the softmax of the raw logits (not temperature-scaled), over the generated span,
-with the mask token excluded (its logit set to -inf): it is never a valid output.
+with the mask token excluded (its logit set to the lowest float): it is never a valid output.
 """
 
 from __future__ import annotations
@@ -25,29 +25,35 @@ from .settings import DecodingSettings
 __all__ = ["StepStats", "StatsTracker", "js_divergence"]
 
 
-def _xlogx(x: Tensor) -> Tensor:
-    return torch.xlogy(x, x)
+def _entropy(log_p: Tensor) -> tuple[Tensor, Tensor]:
+    """(p, H(p)) from log-probabilities. Summing p * log p term by term (all <= 0) avoids the
+    cancellation of the shorter form lse - p . logits."""
+    p = log_p.exp()
+    return p, -torch.linalg.vecdot(p, log_p)
 
 
 def js_divergence(logits: Tensor, lse: Tensor, prev_logits: Tensor, prev_lse: Tensor, *,
                   topk: int | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
     """Jensen-Shannon divergence (nats) between softmax(logits) and softmax(prev_logits).
 
-    Shapes: logits and prev_logits (..., V); lse and prev_lse (...); returns (...).
+    Shapes: logits and prev_logits (..., V); lse and prev_lse (...); returns (...) float32.
+    Uses JS = H(m) - (H(p) + H(q)) / 2 with m = (p + q) / 2, so only one logarithm per token.
     With ``topk``, both distributions are reduced to the current top-k tokens plus one bucket
     holding the rest of the mass (a cheap approximation for very large vocabularies).
     """
     if topk is not None and topk < logits.shape[-1]:
-        ids = logits.topk(topk, dim=-1).indices
+        ids = logits.topk(topk, dim=-1, sorted=False).indices
         p_top = (logits.gather(-1, ids).to(dtype) - lse.to(dtype)[..., None]).exp()
         q_top = (prev_logits.gather(-1, ids).to(dtype) - prev_lse.to(dtype)[..., None]).exp()
         p = torch.cat([p_top, (1 - p_top.sum(-1, keepdim=True)).clamp_min(0)], dim=-1)
         q = torch.cat([q_top, (1 - q_top.sum(-1, keepdim=True)).clamp_min(0)], dim=-1)
+        h_pq = torch.special.entr(p).sum(-1) + torch.special.entr(q).sum(-1)
     else:
-        p = (logits.to(dtype) - lse.to(dtype)[..., None]).exp()
-        q = (prev_logits.to(dtype) - prev_lse.to(dtype)[..., None]).exp()
-    m = 0.5 * (p + q)
-    js = 0.5 * (_xlogx(p).sum(-1) + _xlogx(q).sum(-1)) - _xlogx(m).sum(-1)
+        p, h_p = _entropy(logits.to(dtype) - lse.to(dtype)[..., None])
+        q, h_q = _entropy(prev_logits.to(dtype) - prev_lse.to(dtype)[..., None])
+        h_pq = h_p + h_q
+    m = p.add_(q).mul_(0.5)  # in p's storage
+    js = torch.special.entr(m).sum(-1) - 0.5 * h_pq
     return js.clamp_min(0).to(torch.float32)
 
 
@@ -94,7 +100,7 @@ class StepStats:
     @cached_property
     def entropy(self) -> Tensor:
         """(B, G) Shannon entropy in nats."""
-        return torch.special.entr(self.log_probs.exp()).sum(-1)
+        return _entropy(self.log_probs)[1]
 
     @cached_property
     def margin(self) -> Tensor:
@@ -133,8 +139,7 @@ class StepStats:
             return torch.full_like(self.confidence, math.inf)
         prev_logp = self.prev_logits - self.prev_lse[..., None]
         logp = self.log_probs
-        terms = logp.exp() * (logp - prev_logp)
-        return terms.nan_to_num(0.0, posinf=torch.inf).sum(-1).clamp_min(0)  # 0 * (-inf + inf)
+        return torch.linalg.vecdot(logp.exp(), logp - prev_logp).clamp_min(0)
 
 
 class StatsTracker:
@@ -163,7 +168,7 @@ class StatsTracker:
     def update(self, logits: Tensor, *, masked: Tensor, in_block: Tensor, rows: Tensor,
                block_step: Tensor) -> StepStats:
         logits = logits.float()  # a view of the model's fresh output when already float32
-        logits[..., self.mask_id] = -torch.inf
+        logits[..., self.mask_id] = torch.finfo(logits.dtype).min  # probability exactly 0
         top_logit, top1 = logits.max(dim=-1)
         lse = torch.logsumexp(logits, dim=-1)
         if torch.isnan(lse).any():
