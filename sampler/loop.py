@@ -81,7 +81,7 @@ def denoise(model: DiffusionModel, input_ids: Tensor, strategy: Strategy, settin
         block_step = torch.where(current == block, block_step, 0)
         block = current
 
-        logits = model(xa, None if attn is None else attn[active])[:, plen:]
+        logits = model.span_logits(xa, None if attn is None else attn[active], plen)
         nfe[active] += 1
         stats = tracker.update(logits, masked=masked, in_block=block_of == block[:, None],
                                rows=active, block_step=block_step)

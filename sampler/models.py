@@ -51,6 +51,10 @@ class DiffusionModel:
     def __call__(self, x: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         return self.forward(x, attention_mask)
 
+    def span_logits(self, x: Tensor, attention_mask: Tensor | None, start: int) -> Tensor:
+        """(B, L - start, V) logits of positions ``start`` onwards: what the loop reads."""
+        return self.forward(x, attention_mask)[:, start:]
+
 
 class MaskedLMModel(DiffusionModel):
     """Any ``AutoModelForMaskedLM`` (BERT, ModernBERT, the bundled tiny-arith, ...)."""
