@@ -31,14 +31,18 @@ class FloatDim:
 
 @dataclass(frozen=True)
 class IntDim:
-    """An integer in [low, high], both included."""
+    """An integer in [low, high], both included, on a grid of ``step`` from ``low``."""
 
     low: int
     high: int
+    step: int = 1
 
     def __post_init__(self) -> None:
         if not self.low <= self.high:
             raise ValueError(f"IntDim needs low <= high, got [{self.low}, {self.high}].")
+        if self.step < 1 or (self.high - self.low) % self.step:
+            raise ValueError(f"IntDim needs high - low to be a multiple of step >= 1, got "
+                             f"[{self.low}, {self.high}] step {self.step}.")
 
 
 @dataclass(frozen=True)

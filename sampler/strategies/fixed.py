@@ -84,7 +84,7 @@ class Fixed(Strategy):
     def search_space(cls, settings: DecodingSettings) -> SearchSpace:
         nb = settings.num_blocks
         return {
-            "steps": IntDim(nb, settings.max_steps),  # the tuner rounds to a multiple of nb
+            "steps": IntDim(nb, settings.max_steps, step=nb),
             "score": ChoiceDim(("low_confidence", "topk_margin", "entropy")),
         }
 

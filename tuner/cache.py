@@ -1,0 +1,103 @@
+"""Exact reuse of forward passes across the trials of a study.
+
+With greedy decoding a model's logits depend only on the current token state of a sequence, so a
+row seen before (same tokens, same padding) needs no new forward pass: every trial's first step is
+the same, and nearby thresholds share long prefixes of their trajectories. The cache is keyed by
+the row's exact bytes (no hash collisions can alias two states), bounded in bytes, and evicts the
+least recently used rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+
+import torch
+from torch import Tensor
+
+from sampler import DiffusionModel
+
+__all__ = ["LogitsCache", "CachedModel"]
+
+
+class LogitsCache:
+    """Row state -> logits of the last ``tail`` positions, LRU-bounded by ``max_bytes``."""
+
+    def __init__(self, max_bytes: int = 1 << 30) -> None:
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be > 0, got {max_bytes}.")
+        self.max_bytes = max_bytes
+        self._rows: OrderedDict[bytes, Tensor] = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, key: bytes) -> Tensor | None:
+        value = self._rows.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self._rows.move_to_end(key)
+        self.hits += 1
+        return value
+
+    def put(self, key: bytes, value: Tensor) -> None:
+        size = value.numel() * value.element_size() + len(key)
+        if size > self.max_bytes:
+            return
+        self._rows[key] = value
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            old_key, old = self._rows.popitem(last=False)
+            self.bytes -= old.numel() * old.element_size() + len(old_key)
+
+    def counters(self) -> tuple[int, int]:
+        """(hits, misses) so far."""
+        return self.hits, self.misses
+
+
+def _keys(x: Tensor, attention_mask: Tensor | None) -> list[bytes]:
+    rows = x.cpu()
+    if attention_mask is not None:
+        rows = torch.cat([rows, attention_mask.to(rows.dtype).cpu()], dim=1)
+    data = rows.contiguous().numpy()
+    return [data[i].tobytes() for i in range(data.shape[0])]
+
+
+@dataclasses.dataclass(eq=False)
+class CachedModel(DiffusionModel):
+    """A model adapter whose :meth:`span_logits` answers from a :class:`LogitsCache` where it can.
+
+    Built with :meth:`wrap`; ``rows_computed`` counts the rows the wrapped model really ran.
+    """
+
+    inner: DiffusionModel | None = None
+    cache: LogitsCache | None = None
+    rows_computed: int = 0
+
+    @classmethod
+    def wrap(cls, model: DiffusionModel, cache: LogitsCache) -> "CachedModel":
+        fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(DiffusionModel)}
+        return cls(**fields, inner=model, cache=cache)
+
+    def forward(self, x: Tensor, attention_mask: Tensor | None) -> Tensor:
+        self.rows_computed += x.shape[0]
+        return self.inner(x, attention_mask)
+
+    def span_logits(self, x: Tensor, attention_mask: Tensor | None, start: int) -> Tensor:
+        keys = _keys(x, attention_mask)
+        found = [self.cache.get(k) for k in keys]
+        missing = [i for i, v in enumerate(found) if v is None]
+        if missing:
+            index = torch.tensor(missing, device=x.device)
+            fresh = self.inner.span_logits(
+                x[index], None if attention_mask is None else attention_mask[index], start)
+            self.rows_computed += len(missing)
+            for j, i in enumerate(missing):
+                found[i] = fresh[j].clone()
+                self.cache.put(keys[i], found[i])
+        # a fresh tensor: the loop may write into it without touching the cache
+        return torch.stack(found).to(x.device)

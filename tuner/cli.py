@@ -1,0 +1,363 @@
+"""`tuner`: thin commands over the library. Errors are one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import sampler
+from sampler import SamplerError
+
+from .errors import TunerError, UsageError
+from .spec import load_spec
+from .storage import STORAGE_ENV, mask_url, open_storage, resolve_url
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Tune LESS (and baseline) samplers of diffusion LMs per task and model.")
+out = Console()
+err = Console(stderr=True)
+
+StorageOpt = typer.Option(None, "--storage", envvar=STORAGE_ENV,
+                          help="SQLAlchemy URL of the study database (default: a SQLite file in "
+                               "studies/db/).")
+
+
+def fail(error: Exception) -> None:
+    code = getattr(error, "exit_code", 1)
+    err.print(f"[bold red]Error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Turn the library's errors into one line and an exit code; Ctrl-C into exit 130."""
+    try:
+        yield
+    except (TunerError, SamplerError) as error:
+        fail(error)
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        raise typer.Exit(130)
+
+
+@contextmanager
+def bar(description: str) -> Iterator[Any]:
+    """A progress bar; yields a callback ``(done, total)``."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _front_table(study, title: str) -> Table:
+    from .study import front, trial_metrics
+    from .validate import held_out
+
+    table = Table(title=title)
+    for column in ("trial", "accuracy", "mean NFE", "speed-up", "quality/step", "held-out acc",
+                   "held-out NFE", "params"):
+        table.add_column(column, justify="left" if column == "params" else "right")
+    for t in front(study.trials) or front(study.trials, feasible_only=False):
+        m, v = trial_metrics(t), held_out(study, t.number) or {}
+        params = ", ".join(f"{k}={_fmt(x)}" for k, x in t.user_attrs["params"].items())
+        table.add_row(str(t.number), f"{m['accuracy']:.1%}", f"{m['mean_nfe']:.2f}",
+                      f"{m['speedup']:.2f}x", f"{m['quality_per_step']:.3f}",
+                      f"{v['accuracy']:.1%}" if v else "-", f"{v['mean_nfe']:.2f}" if v else "-",
+                      params)
+    return table
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+@app.command()
+def optimize(
+    task: str = typer.Option(..., "--task", help="task name (see `tuner tasks`)"),
+    model: Optional[str] = typer.Option(None, help="bundled name, folder or hub id"),
+    strategy: Optional[str] = typer.Option(None, help="strategy to tune (default: less)"),
+    trials: Optional[int] = typer.Option(None, help="trials to run now"),
+    timeout: Optional[float] = typer.Option(None, help="stop starting trials after S seconds"),
+    objective: Optional[str] = typer.Option(None, help="qps | pareto | budget"),
+    storage: Optional[str] = StorageOpt,
+    study: Optional[str] = typer.Option(None, help="study name (default from task/model/strategy)"),
+    sampler_name: Optional[str] = typer.Option(None, "--sampler", help="tpe | gp | nsga2 | random"),
+    n_tune: Optional[int] = typer.Option(None, help="tuning examples"),
+    accuracy_floor: Optional[float] = typer.Option(None, help="absolute accuracy floor in [0, 1]"),
+    tolerance: Optional[float] = typer.Option(None, help="floor = full-step accuracy - PTS points"),
+    seed: Optional[int] = typer.Option(None),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
+    data: Optional[str] = typer.Option(None, help="local data folder (e.g. GSM8K jsonl files)"),
+    spec_path: Optional[Path] = typer.Option(None, "--spec", help="study spec (default studies/TASK.toml)"),
+    no_reuse: bool = typer.Option(False, "--no-reuse", help="do not reuse forward passes"),
+    no_racing: bool = typer.Option(False, "--no-racing", help="never stop a trial early"),
+) -> None:
+    """Search the strategy's thresholds for TASK; creates the study or resumes it."""
+    from .study import StudyRunner, trial_metrics
+
+    with errors():
+        spec = load_spec(task, spec_path).with_overrides(
+            model=model, strategy=strategy, trials=trials, timeout=timeout, objective=objective,
+            sampler=sampler_name, n_tune=n_tune, accuracy_floor=accuracy_floor,
+            tolerance=tolerance, seed=seed, data=data)
+        runner = StudyRunner(spec, storage=storage, study_name=study, device=device,
+                             reuse=not no_reuse, racing=not no_racing)
+        err.print(f"study [bold]{runner.study_name}[/] in {runner.url_masked}: task {spec.task}, "
+                  f"model {spec.model}, strategy {spec.strategy}, objective {spec.objective}",
+                  highlight=False)
+        with bar("full-step baseline") as progress:
+            base = runner.baseline("tune", progress=progress)
+        err.print(f"baseline (full-step, {base.n} tuning examples): accuracy {base.accuracy:.1%}, "
+                  f"mean NFE {base.mean_nfe:.2f}", highlight=False)
+        total = spec.trials
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("{task.fields[best]}"), console=err,
+                      transient=True) as progress:
+            job = progress.add_task("trials", total=total, best="")
+            best: dict[str, float] = {}
+
+            def on_trial(study_obj, trial) -> None:
+                m = trial_metrics(trial)
+                if m.get("feasible") and m.get("complete") and \
+                        m["quality_per_step"] > best.get("quality_per_step", -1):
+                    best.update(m)
+                note = (f"best: acc {best['accuracy']:.1%}, NFE {best['mean_nfe']:.2f}, "
+                        f"{best['speedup']:.2f}x" if best else "")
+                progress.update(job, advance=1, best=note)
+
+            study_obj = runner.optimize(on_trial=on_trial)
+        out.print(_front_table(study_obj, f"Pareto front of {runner.study_name} "
+                                          f"({len(study_obj.trials)} trials)"))
+
+
+@app.command()
+def baseline(
+    task: str = typer.Option(..., "--task"),
+    model: Optional[str] = typer.Option(None),
+    storage: Optional[str] = StorageOpt,
+    n_tune: Optional[int] = typer.Option(None),
+    n_test: Optional[int] = typer.Option(None),
+    device: Optional[str] = typer.Option(None),
+    data: Optional[str] = typer.Option(None),
+    spec_path: Optional[Path] = typer.Option(None, "--spec"),
+) -> None:
+    """Full-step decoding on the tuning and held-out splits (measured once, then stored)."""
+    from .study import StudyRunner
+
+    with errors():
+        spec = load_spec(task, spec_path).with_overrides(model=model, n_tune=n_tune,
+                                                         n_test=n_test, data=data)
+        runner = StudyRunner(spec, storage=storage, device=device)
+        table = Table(title=f"full-step baseline: {spec.task} / {spec.model}")
+        for column in ("split", "examples", "accuracy", "mean NFE"):
+            table.add_column(column, justify="right")
+        for split in ("tune", "test"):
+            with bar(f"{split} split") as progress:
+                b = runner.baseline(split, progress=progress)
+            table.add_row(split, str(b.n), f"{b.accuracy:.1%}", f"{b.mean_nfe:.2f}")
+        out.print(table)
+
+
+@app.command("eval")
+def eval_(
+    task: str = typer.Option(..., "--task"),
+    profile: Optional[Path] = typer.Option(None, help="a profile JSON file"),
+    strategy: Optional[str] = typer.Option(None, help="strategy name (with --params)"),
+    params: Optional[str] = typer.Option(None, help="strategy params as JSON"),
+    model: Optional[str] = typer.Option(None),
+    split: str = typer.Option("test", help="tune | test"),
+    n: Optional[int] = typer.Option(None, help="examples (default: the spec's split size)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    storage: Optional[str] = StorageOpt,
+    device: Optional[str] = typer.Option(None),
+    data: Optional[str] = typer.Option(None),
+    spec_path: Optional[Path] = typer.Option(None, "--spec"),
+) -> None:
+    """Accuracy, NFE and speed-up of a profile or of explicit params on a split."""
+    from .study import StudyRunner
+
+    with errors():
+        if (profile is None) == (strategy is None):
+            raise UsageError("give --profile, or --strategy with --params, but not both.")
+        if split not in ("tune", "test"):
+            raise UsageError(f"unknown split {split!r}; splits are: tune, test.")
+        spec = load_spec(task, spec_path)
+        sizes = {"n_tune": n} if split == "tune" else {"n_test": n}
+        if profile is not None:
+            if params is not None:
+                raise UsageError("--params goes with --strategy, not with --profile.")
+            prof = sampler.load_profile(profile)
+            spec = spec.with_overrides(model=model or (prof.model.name if prof.model else None),
+                                       strategy=prof.strategy, data=data, **sizes)
+            spec = _with_decoding(spec, prof.decoding)
+            chosen = prof.make_strategy()
+        else:
+            try:
+                parsed = json.loads(params) if params else {}
+            except json.JSONDecodeError as error:
+                raise UsageError(f"--params is not valid JSON: {error.msg}.") from None
+            spec = spec.with_overrides(model=model, strategy=strategy, data=data, **sizes)
+            chosen = sampler.make_strategy(strategy, parsed)
+        runner = StudyRunner(spec, storage=storage, device=device, reuse=False)
+        base = runner.baseline(split)
+        with bar(f"{chosen.name} on {split}") as progress:
+            result = runner.evaluator(split).run(chosen, progress=progress)
+        figures = {
+            "accuracy": result.accuracy, "mean_nfe": result.mean_nfe, "p95_nfe": result.p95_nfe,
+            "speedup": base.mean_nfe / result.mean_nfe,
+            "tokens_per_forward": result.tokens_per_forward, "wall_s": result.wall_s,
+            "n": result.n, "gen_length": spec.decoding.gen_length,
+            "block_length": spec.decoding.block_length, "strategy": chosen.name,
+            "params": chosen.params.to_dict(), "baseline_accuracy": base.accuracy,
+            "baseline_mean_nfe": base.mean_nfe, "split": split,
+        }
+        if as_json:
+            print(json.dumps(figures))
+            return
+        table = Table(title=f"{chosen.name} on {spec.task} ({split}, {result.n} examples)")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        for key in ("accuracy", "mean_nfe", "p95_nfe", "speedup", "tokens_per_forward", "wall_s",
+                    "baseline_accuracy", "baseline_mean_nfe"):
+            value = figures[key]
+            table.add_row(key, f"{value:.1%}" if "accuracy" in key else f"{value:.2f}")
+        table.add_row("params", json.dumps(figures["params"]))
+        out.print(table)
+
+
+def _with_decoding(spec, decoding):
+    import dataclasses
+
+    return dataclasses.replace(spec, decoding=decoding)
+
+
+@app.command()
+def validate(
+    study: str = typer.Option(..., "--study"),
+    split: str = typer.Option("test"),
+    storage: Optional[str] = StorageOpt,
+    device: Optional[str] = typer.Option(None),
+) -> None:
+    """Re-measure the study's Pareto front on the held-out split and store the figures."""
+    from .study import StudyRunner
+    from .validate import validate as run_validate
+
+    with errors():
+        runner = StudyRunner.from_study(study, storage=storage, device=device)
+        with bar(f"validating on {split}") as progress:
+            run_validate(runner, split, progress=progress)
+        out.print(_front_table(runner.load(), f"Pareto front of {study}, validated on {split}"))
+
+
+@app.command()
+def export(
+    study: str = typer.Option(..., "--study"),
+    trial: Optional[int] = typer.Option(None, help="trial number"),
+    best: bool = typer.Option(False, "--best", help="the best feasible trial"),
+    output: Path = typer.Option(..., "-o", "--output", help="profile file to write"),
+    storage: Optional[str] = StorageOpt,
+    device: Optional[str] = typer.Option(None),
+) -> None:
+    """Write a trial as a profile whose metrics are its held-out figures."""
+    from .study import StudyRunner
+    from .validate import export as run_export
+
+    with errors():
+        if (trial is None) == (not best):
+            raise UsageError("give --trial N or --best.")
+        runner = StudyRunner.from_study(study, storage=storage, device=device)
+        with bar("held-out figures") as progress:
+            profile = run_export(runner, str(output), trial_number=trial, progress=progress)
+        m = profile.metrics
+        out.print(f"wrote {output}: {profile.strategy} {json.dumps(profile.params)}; held-out "
+                  f"accuracy {m['accuracy']:.1%}, mean NFE {m['mean_nfe']:.2f} "
+                  f"({m['speedup']:.2f}x fewer than full-step)", highlight=False)
+
+
+@app.command()
+def studies(storage: Optional[str] = StorageOpt) -> None:
+    """List the studies in the storage."""
+    import optuna
+
+    from .study import BASELINES_STUDY
+
+    with errors():
+        store = open_storage(storage, create=False)
+        table = Table(title=f"studies in {mask_url(resolve_url(storage))}")
+        for column in ("study", "task", "model", "strategy", "objective", "trials"):
+            table.add_column(column)
+        for summary in optuna.get_all_study_summaries(store):
+            if summary.study_name == BASELINES_STUDY:
+                continue
+            ident = summary.user_attrs.get("identity", {})
+            table.add_row(summary.study_name, ident.get("task", "?"), ident.get("model", "?"),
+                          ident.get("strategy", "?"), ident.get("objective", "?"),
+                          str(summary.n_trials))
+        out.print(table)
+
+
+@app.command()
+def show(name: str = typer.Argument(..., help="study name"),
+         storage: Optional[str] = StorageOpt) -> None:
+    """Show a study's trials and its Pareto front."""
+    import optuna
+
+    from .study import trial_metrics
+
+    with errors():
+        store = open_storage(storage, create=False)
+        try:
+            study = optuna.load_study(study_name=name, storage=store)
+        except KeyError:
+            raise UsageError(f"no study named {name!r}; `tuner studies` lists them.") from None
+        table = Table(title=f"trials of {name}")
+        for column in ("trial", "state", "accuracy", "mean NFE", "quality/step", "feasible", "params"):
+            table.add_column(column)
+        for t in study.trials:
+            m = trial_metrics(t)
+            params = ", ".join(f"{k}={_fmt(x)}" for k, x in t.user_attrs.get("params", {}).items())
+            table.add_row(str(t.number), t.state.name, f"{m['accuracy']:.1%}" if m else "-",
+                          f"{m['mean_nfe']:.2f}" if m else "-",
+                          f"{m['quality_per_step']:.3f}" if m else "-",
+                          ("yes" if m.get("feasible") and m.get("complete") else "no") if m else "-",
+                          params)
+        out.print(table)
+        out.print(_front_table(study, f"Pareto front of {name}"))
+
+
+@app.command()
+def tasks() -> None:
+    """List the registered tasks."""
+    from .tasks import TASKS
+
+    table = Table(title="tasks")
+    table.add_column("task")
+    table.add_column("default model")
+    table.add_column("description")
+    for name, task in sorted(TASKS.items()):
+        table.add_row(name, task.default_model, task.description)
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Re-measure a study's Pareto front on the held-out split, and export a trial as a profile."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import FrozenTrial
+
+import sampler
+from sampler import ModelInfo, Profile, Provenance, make_strategy, save_profile
+
+from .errors import UsageError
+from .study import StudyRunner, front, quality_per_step, trial_metrics
+from .storage import mask_url
+
+__all__ = ["validate", "held_out", "export", "best_trial", "VALIDATION_PREFIX"]
+
+VALIDATION_PREFIX = "validation:"
+
+
+def held_out(study: optuna.Study, number: int, split: str = "test") -> dict[str, Any] | None:
+    """The held-out figures of trial ``number``, if validated."""
+    return study.user_attrs.get(f"{VALIDATION_PREFIX}{split}:{number}")
+
+
+def _validate_trial(runner: StudyRunner, study: optuna.Study, trial: FrozenTrial, split: str,
+                    progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
+    baseline = runner.baseline(split)
+    strategy = make_strategy(runner.spec.strategy, trial.user_attrs["params"])
+    result = runner.evaluator(split).run(strategy, progress=progress)
+    figures = {k: v for k, v in result.metrics().items() if k not in ("forward_rows", "cache_hit_rate")}
+    figures.update(speedup=baseline.mean_nfe / result.mean_nfe,
+                   quality_per_step=quality_per_step(result.accuracy, result.mean_nfe, baseline,
+                                                     runner.spec.gamma),
+                   baseline_accuracy=baseline.accuracy, baseline_mean_nfe=baseline.mean_nfe)
+    study.set_user_attr(f"{VALIDATION_PREFIX}{split}:{trial.number}", figures)
+    return figures
+
+
+def validate(runner: StudyRunner, split: str = "test",
+             progress: Callable[[int, int], Any] | None = None) -> dict[int, dict[str, Any]]:
+    """Held-out figures of every trial on the (feasible) Pareto front, measured once each."""
+    study = runner.load()
+    trials = front(study.trials) or front(study.trials, feasible_only=False)
+    if not trials:
+        raise UsageError(f"study {runner.study_name!r} has no complete trial to validate yet.")
+    out = {}
+    for trial in trials:
+        out[trial.number] = held_out(study, trial.number, split) or \
+            _validate_trial(runner, study, trial, split, progress)
+    return out
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The feasible complete trial with the highest quality per step."""
+    candidates = [t for t in study.trials
+                  if trial_metrics(t).get("complete") and trial_metrics(t).get("feasible", True)]
+    if not candidates:
+        raise UsageError(f"study {study.study_name!r} has no feasible complete trial; run more "
+                         "trials or loosen the accuracy floor.")
+    return max(candidates, key=lambda t: (trial_metrics(t)["quality_per_step"], -t.number))
+
+
+def export(runner: StudyRunner, path: str, *, trial_number: int | None = None,
+           split: str = "test", progress: Callable[[int, int], Any] | None = None) -> Profile:
+    """Write trial ``trial_number`` (default: the best) as a profile carrying held-out figures."""
+    study = runner.load()
+    if trial_number is None:
+        trial = best_trial(study)
+    else:
+        matches = [t for t in study.trials if t.number == trial_number]
+        if not matches or "params" not in matches[0].user_attrs:
+            raise UsageError(f"study {runner.study_name!r} has no finished trial {trial_number}.")
+        trial = matches[0]
+    figures = held_out(study, trial.number, split) or _validate_trial(runner, study, trial, split,
+                                                                      progress)
+    model = runner.model
+    profile = Profile(
+        strategy=runner.spec.strategy,
+        params=dict(trial.user_attrs["params"]),
+        decoding=runner.spec.decoding,
+        model=ModelInfo(name=model.name, adapter=model.kind, logit_shift=model.logit_shift),
+        task=runner.spec.task,
+        metrics={k: float(v) for k, v in figures.items()},
+        provenance=Provenance(
+            study=runner.study_name, trial=trial.number, storage=mask_url(runner.url),
+            data_hash=runner.data_hash,
+            created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            version=sampler.__version__),
+    )
+    save_profile(profile, path)
+    return profile
+
+
