@@ -114,6 +114,7 @@ def optimize(
             tolerance=tolerance, seed=seed, data=data)
         runner = StudyRunner(spec, storage=storage, study_name=study, device=device,
                              reuse=not no_reuse, racing=not no_racing)
+        runner.model  # a wrong model fails here, before anything is printed or written
         err.print(f"study [bold]{runner.study_name}[/] in {runner.url_masked}: task {spec.task}, "
                   f"model {spec.model}, strategy {spec.strategy}, objective {spec.objective}",
                   highlight=False)

@@ -13,7 +13,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from .errors import StorageError
 from .spec import studies_dir
 
-__all__ = ["default_url", "resolve_url", "open_storage", "mask_url", "is_sqlite",
+__all__ = ["default_url", "resolve_url", "check_url", "open_storage", "mask_url", "is_sqlite",
            "STORAGE_ENV", "HEARTBEAT_INTERVAL", "GRACE_PERIOD"]
 
 STORAGE_ENV = "TUNER_STORAGE"
@@ -40,6 +40,11 @@ def _parse(url: str):
     except (ArgumentError, ValueError):
         raise StorageError(f"malformed storage URL {url!r}; expected e.g. sqlite:///path.db or "
                            "postgresql+psycopg2://user:password@host:5432/db.") from None
+
+
+def check_url(url: str) -> None:
+    """Raise :class:`StorageError` when ``url`` is not a well-formed SQLAlchemy URL."""
+    _parse(url)
 
 
 def mask_url(url: str) -> str:

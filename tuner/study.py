@@ -26,7 +26,7 @@ from .engine import EvalResult, Evaluator
 from .errors import StudyMismatchError, TunerError, UsageError
 from .space import search_space, suggest, warm_starts
 from .spec import StudySpec
-from .storage import open_storage, resolve_url
+from .storage import check_url, open_storage, resolve_url
 from .tasks import Task, get_task, hash_examples
 
 __all__ = ["StudyRunner", "Baseline", "quality_per_step", "front", "default_study_name",
@@ -96,15 +96,20 @@ class StudyRunner:
                  device: str | None = None, model: DiffusionModel | None = None,
                  cache_bytes: int = 1 << 30, reuse: bool = True, racing: bool = True) -> None:
         self.spec = spec
+        self.task: Task = get_task(spec.task, data_dir=spec.data) if spec.data else get_task(spec.task)
+        self.space, self.fixed = search_space(spec.strategy, spec.decoding, spec.search)
         self.url = resolve_url(storage)
-        self.storage = open_storage(self.url)
+        check_url(self.url)
         self.study_name = study_name or default_study_name(spec)
         self.device = device
         self._model = model
         self.cache = LogitsCache(cache_bytes) if reuse else None
         self.racing = racing
-        self.task: Task = get_task(spec.task, data_dir=spec.data) if spec.data else get_task(spec.task)
-        self.space, self.fixed = search_space(spec.strategy, spec.decoding, spec.search)
+
+    @cached_property
+    def storage(self) -> optuna.storages.RDBStorage:
+        """Opened on first use, so that a mistake found earlier leaves no database behind."""
+        return open_storage(self.url)
 
     # ---- data and model -----------------------------------------------------------------------
     @cached_property
@@ -184,6 +189,7 @@ class StudyRunner:
 
     def baseline(self, split: str = "tune", progress: Callable[[int, int], Any] | None = None) -> Baseline:
         """Full-step decoding on ``split``: read from the storage, or measured once and stored."""
+        self.model, self.examples(split)  # fail on a bad model or data before touching storage
         store = optuna.create_study(storage=self.storage, study_name=BASELINES_STUDY,
                                     load_if_exists=True)
         key = self._baseline_key(split)

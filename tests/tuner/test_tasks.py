@@ -1,0 +1,81 @@
+"""Tasks: registry, splits, scoring (GSM8K on real rows when the shared copy is present)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tuner import TASKS, DataError, UsageError, get_task
+from tuner.tasks import extract_number
+
+GSM8K = Path(__file__).resolve().parents[3] / "shared" / "data" / "gsm8k"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("so she has 18.\n#### 18", Decimal(18)),
+    ("#### $1,080", Decimal(1080)),
+    ("#### -3", Decimal(-3)),
+    ("The answer is 42 apples, not 41.", Decimal(41)),
+    ("It costs $5.50 in total", Decimal("5.50")),
+    ("no number here", None),
+    ("#### 12.", Decimal(12)),
+])
+def test_extract_number(text, expected):
+    assert extract_number(text) == expected
+
+
+def test_registry_and_unknown_names():
+    assert {"arith", "gsm8k"} <= set(TASKS)
+    with pytest.raises(UsageError, match="unknown task 'mmlu'; known tasks: arith, gsm8k"):
+        get_task("mmlu")
+    with pytest.raises(UsageError, match="unknown split"):
+        TASKS["arith"].examples("train")
+
+
+def test_arith_splits_are_disjoint_and_scored_by_the_validator():
+    task = TASKS["arith"]
+    tune, test = task.examples("tune"), task.examples("test")
+    assert not {e.prompt for e in tune} & {e.prompt for e in test}
+    for ex in tune[:50]:
+        assert task.score(ex, ex.answer) == 1.0
+        assert task.score(ex, "#### 999999") == 0.0
+    with pytest.raises(DataError, match="fewer than the"):
+        task.examples("tune", 10**6)
+
+
+def test_score_needs_no_model():
+    ex = TASKS["arith"].examples("test", 1)[0]
+    assert TASKS["arith"].score(ex, ex.answer) == 1.0
+
+
+@pytest.mark.skipif(not GSM8K.is_dir(), reason="../shared/data/gsm8k is not present")
+def test_gsm8k_scorer_on_real_rows():
+    task = get_task("gsm8k", data_dir=GSM8K)
+    test = task.examples("test", 200)
+    tune = task.examples("tune", 200)
+    assert not {e.prompt for e in test} & {e.prompt for e in tune}
+    for ex in test:
+        assert task.score(ex, ex.answer) == 1.0                     # the gold solution
+        gold = extract_number(ex.answer)
+        assert task.score(ex, f"The answer is {gold}.") == 1.0     # no ####: the last number
+        assert task.score(ex, f"#### {gold + 1}") == 0.0
+
+
+def test_gsm8k_local_folder_errors(tmp_path):
+    with pytest.raises(DataError, match="needs train.jsonl and test.jsonl"):
+        get_task("gsm8k", data_dir=tmp_path).examples("test")
+    (tmp_path / "train.jsonl").write_text(json.dumps({"question": "q", "answer": "#### 1"}) + "\n")
+    (tmp_path / "test.jsonl").write_text("{not json}\n")
+    with pytest.raises(DataError, match="line 1: expected a JSON object"):
+        get_task("gsm8k", data_dir=tmp_path).examples("test")
+
+
+def test_gsm8k_reads_the_env_folder(tmp_path, monkeypatch):
+    for name in ("train", "test"):
+        (tmp_path / f"{name}.jsonl").write_text(
+            json.dumps({"question": f"{name}?", "answer": "#### 3"}) + "\n")
+    monkeypatch.setenv("TUNER_DATA_DIR", str(tmp_path))
+    assert get_task("gsm8k", data_dir=None).examples("test")[0].prompt == "test?"
