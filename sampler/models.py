@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,7 +38,6 @@ class DiffusionModel:
     logit_shift: ClassVar[bool] = False
     trust_remote_code: ClassVar[bool] = False
     auto_class: ClassVar[str] = "AutoModelForMaskedLM"
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def device(self) -> torch.device:

@@ -116,6 +116,16 @@ class StepStats:
         return js_divergence(self.logits, self.lse, self.prev_logits, self.prev_lse,
                              topk=self.settings.js_topk, dtype=self.settings.torch_js_dtype)
 
+    @cached_property
+    def js_lower_bound(self) -> Tensor:
+        """(B, G) a cheap lower bound of :attr:`js`: (p1 - q1)^2 / 2, with p1 this step's top-1
+        probability and q1 the previous step's probability of the same token (JS >= TV^2 / 2 by
+        Pinsker's inequality, and TV >= |p1 - q1|). +inf at the first step."""
+        if self.prev_logits is None:
+            return torch.full_like(self.confidence, math.inf)
+        prev = self.prev_logits.gather(-1, self.top1[..., None])[..., 0] - self.prev_lse
+        return 0.5 * (self.confidence - prev.exp()).square()
+
     def js_at(self, where: Tensor) -> Tensor:
         """(B, G) JS divergence computed only where ``where`` is true (NaN elsewhere).
 

@@ -27,7 +27,8 @@ class Less(Strategy):
     """Commit every masked position of the block whose top-1 probability >= ``tau_conf``, whose
     top-1 token stayed the same for the last ``window`` steps, and whose predicted distribution moved
     by a Jensen-Shannon divergence <= ``js_delta`` since the previous step (LESS, mutually stable
-    adaptive sampling). The JS divergence is computed only where the two cheap conditions hold.
+    adaptive sampling). The JS divergence is computed only where the two cheap conditions hold and
+    its cheap lower bound does not already exceed ``js_delta``.
     """
 
     name = "less"
@@ -36,6 +37,8 @@ class Less(Strategy):
     def select(self, stats: StepStats) -> Tensor:
         p = self.params
         ready = stats.candidates & (stats.confidence >= p.tau_conf) & (stats.persistence >= p.window)
+        # Skip the exact JS where the bound rules it out (a margin keeps rounding from deciding).
+        ready &= stats.js_lower_bound <= p.js_delta * (1 + 1e-3) + 1e-7
         return ready & (stats.js_at(ready) <= p.js_delta)
 
     @classmethod

@@ -82,3 +82,16 @@ def test_margin_and_entropy():
     assert torch.allclose(s.margin, torch.tensor([[0.3]]), atol=1e-5)
     h = -(probs[..., :3] * probs[..., :3].log()).sum(-1)
     assert torch.allclose(s.entropy, h, atol=1e-5)
+
+
+def test_js_lower_bound_never_exceeds_js():
+    gen = torch.Generator().manual_seed(4)
+    tracker = StatsTracker(DecodingSettings(gen_length=64), mask_id=0)
+    base = torch.randn(2, 64, 30, generator=gen) * 3
+    _update(tracker, base.clone())
+    for scale in (0.01, 0.3, 3.0):
+        moved = base + scale * torch.randn(2, 64, 30, generator=gen)
+        s = _update(tracker, moved.clone())
+        assert (s.js_lower_bound <= s.js + 1e-6).all()
+        assert s.js_lower_bound.max() > 0
+        base = moved
