@@ -9,6 +9,7 @@ attributes whatever the objective, so a Pareto front exists for every study.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ class StudyRunner:
         self._model = model
         self.cache = LogitsCache(cache_bytes) if reuse else None
         self.racing = racing
+        self._evaluators: dict[str, Evaluator] = {}
 
     @cached_property
     def storage(self) -> optuna.storages.RDBStorage:
@@ -129,11 +131,21 @@ class StudyRunner:
         return hash_examples(self.examples("tune"))
 
     def evaluator(self, split: str) -> Evaluator:
-        cache = self.__dict__.setdefault("_evaluators", {})
-        if split not in cache:
-            cache[split] = Evaluator(self.model, self.task, self.examples(split), self.spec.decoding,
-                                     batch_size=self.spec.batch_size, cache=self.cache)
-        return cache[split]
+        if split not in self._evaluators:
+            self._evaluators[split] = Evaluator(
+                self.model, self.task, self.examples(split), self.spec.decoding,
+                batch_size=self.spec.batch_size, cache=self.cache)
+        return self._evaluators[split]
+
+    @cached_property
+    def model_fingerprint(self) -> str:
+        """A short hash of the weights (shapes and leading values of every tensor): a retrained
+        model under the same name gets new baselines and cannot resume an old study."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.model.network.state_dict().items()):
+            digest.update(f"{name}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     # ---- what identifies a study --------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
@@ -142,7 +154,8 @@ class StudyRunner:
                 "objective": s.objective, "gamma": s.gamma, "tolerance": s.tolerance,
                 "accuracy_floor": s.accuracy_floor, "n_tune": s.n_tune,
                 "decoding": s.decoding.to_dict(), "search": dict(s.search),
-                "data_hash": self.data_hash, "version": sampler.__version__}
+                "data_hash": self.data_hash, "model_fingerprint": self.model_fingerprint,
+                "version": sampler.__version__}
 
     def spec_dict(self) -> dict[str, Any]:
         """The full spec, stored with the study so that validate / export can rebuild it."""
@@ -184,8 +197,8 @@ class StudyRunner:
     def _baseline_key(self, split: str) -> str:
         ident = self.identity()
         data = hash_examples(self.examples(split))
-        return json.dumps(["full_step", ident["task"], ident["model"], split, data,
-                           ident["decoding"]], sort_keys=True)
+        return json.dumps(["full_step", ident["task"], ident["model"], ident["model_fingerprint"],
+                           split, data, ident["decoding"]], sort_keys=True)
 
     def baseline(self, split: str = "tune", progress: Callable[[int, int], Any] | None = None) -> Baseline:
         """Full-step decoding on ``split``: read from the storage, or measured once and stored."""

@@ -66,3 +66,62 @@ def test_eval_json_keys(storage):
         assert key in figures
     assert figures["n"] == 20 and figures["strategy"] == "threshold"
     assert torch.tensor(figures["mean_nfe"]) > 0
+
+
+@pytest.mark.slow
+def test_same_seed_same_study(tmp_path):
+    """Two studies with the same spec and seed propose the same params and measure the same."""
+    import optuna
+
+    from tuner import StudyRunner, load_spec
+
+    spec = load_spec("arith").with_overrides(trials=3, n_tune=30, seed=7)
+    studies = []
+    for name in ("a", "b"):
+        runner = StudyRunner(spec, storage=f"sqlite:///{tmp_path / name}.db", study_name=name)
+        studies.append(runner.optimize())
+    assert isinstance(studies[0], optuna.Study)
+    for t0, t1 in zip(*(s.trials for s in studies)):
+        assert t0.params == t1.params
+        assert t0.user_attrs["metrics"]["accuracy"] == t1.user_attrs["metrics"]["accuracy"]
+        assert t0.user_attrs["metrics"]["mean_nfe"] == t1.user_attrs["metrics"]["mean_nfe"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_fails_the_running_trial_and_a_rerun_resumes(storage, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import optuna
+
+    args = [sys.executable, "-m", "tuner.cli", "optimize", "--task", "arith", "--n-tune", "40",
+            "--study", "ctrl-c"]
+    env = {**os.environ, "TUNER_STORAGE": storage}
+    proc = subprocess.Popen([*args, "--trials", "500"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    completed = 0
+    while time.time() < deadline and completed < 2:
+        time.sleep(1)
+        try:
+            study = optuna.load_study(study_name="ctrl-c", storage=storage)
+            completed = sum(t.state.name == "COMPLETE" for t in study.trials)
+        except KeyError:
+            pass
+    assert completed >= 2, "no trial completed in time"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    study = optuna.load_study(study_name="ctrl-c", storage=storage)
+    states = [t.state.name for t in study.trials]
+    assert "RUNNING" not in states
+    before = states.count("COMPLETE")
+    rerun = subprocess.run([*args, "--trials", "2"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    study = optuna.load_study(study_name="ctrl-c", storage=storage)
+    assert [t.state.name for t in study.trials].count("COMPLETE") == before + 2

@@ -1,0 +1,237 @@
+"""The side-by-side benchmark: every strategy tuned on the same model, data and trial budget.
+
+On the bundled model and the `arith` task, in one run: tunes `less`, `threshold`, `factor`,
+`klass`, `entropy_bound` and `fixed` with the same number of trials on the tuning split,
+validates each Pareto front on the held-out split, and measures full-step decoding and the oracle
+there. Then compares TPE, GP and random sampling on `less` (hypervolume against trials), and the
+forward passes that reuse + racing save.
+
+    python bench/frontier.py                 # full run (about 15-25 minutes on 2 CPU cores)
+    python bench/frontier.py --quick         # a few minutes: fewer trials and examples
+
+Writes bench/results/arith.json (raw figures), arith.md (the tables) and arith.png / tuners.png.
+Hypervolume: of the held-out front in (accuracy, NFE / full-step NFE), accuracy maximised and the
+NFE fraction minimised, against the reference point (accuracy 0, NFE fraction 1): 1.0 would be
+perfect accuracy at zero cost; full-step decoding alone scores 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import sampler
+from tuner import StudyRunner, load_spec, validate
+from tuner.study import front, trial_metrics
+
+STRATEGIES = ("less", "threshold", "factor", "klass", "entropy_bound", "fixed")
+ISO_TOLERANCE = 0.005   # "iso-accuracy": held-out accuracy >= full-step accuracy - 0.5 point
+
+
+def hypervolume(points: list[tuple[float, float]]) -> float:
+    """Area dominated by (accuracy, nfe_fraction) points above accuracy 0 and below fraction 1."""
+    pts = sorted((min(max(f, 0.0), 1.0), max(a, 0.0)) for a, f in points if f < 1.0)
+    area, best_acc = 0.0, 0.0
+    # sweep from the cheapest point: each point adds the accuracy it improves over the cheaper ones
+    for i, (frac, acc) in enumerate(pts):
+        best_acc = max(best_acc, acc)
+        next_frac = pts[i + 1][0] if i + 1 < len(pts) else 1.0
+        area += best_acc * (next_frac - frac)
+    return area
+
+
+def summarise(points: list[dict], full: dict, oracle: dict) -> dict:
+    """Figures of one strategy from its held-out front points."""
+    accs = [p["accuracy"] for p in points]
+    iso = [p["mean_nfe"] for p in points if p["accuracy"] >= full["accuracy"] - ISO_TOLERANCE]
+    iso_nfe = min(iso) if iso else None
+    return {
+        "best_accuracy": max(accs) if accs else None,
+        "iso_nfe": iso_nfe,
+        "iso_nfe_fraction": iso_nfe / full["mean_nfe"] if iso_nfe else None,
+        "oracle_multiple": iso_nfe / oracle["mean_nfe"] if iso_nfe else None,
+        "hypervolume": hypervolume([(p["accuracy"], p["mean_nfe"] / full["mean_nfe"]) for p in points]),
+        "front": points,
+    }
+
+
+def tune_strategy(spec, strategy: str, storage: str, model) -> tuple[StudyRunner, list[dict]]:
+    runner = StudyRunner(spec.with_overrides(strategy=strategy), storage=storage,
+                         study_name=f"bench-{strategy}", model=model)
+    runner.optimize()
+    held = validate(runner)
+    study = runner.load()
+    points = []
+    for t in front(study.trials) or front(study.trials, feasible_only=False):
+        v = held[t.number]
+        points.append({"trial": t.number, "params": t.user_attrs["params"],
+                       "tune_accuracy": trial_metrics(t)["accuracy"],
+                       "tune_mean_nfe": trial_metrics(t)["mean_nfe"],
+                       "accuracy": v["accuracy"], "mean_nfe": v["mean_nfe"]})
+    return runner, points
+
+
+def sampler_curves(spec, storage: str, model) -> dict[str, list[float]]:
+    """Hypervolume of the tuning-split front after each trial, per Optuna sampler, on `less`."""
+    curves = {}
+    for name in ("tpe", "gp", "random"):
+        runner = StudyRunner(spec.with_overrides(sampler=name), storage=storage,
+                             study_name=f"bench-sampler-{name}", model=model)
+        study = runner.optimize()
+        base = runner.baseline("tune")
+        curve = []
+        for n in range(1, len(study.trials) + 1):
+            pts = [(trial_metrics(t)["accuracy"], trial_metrics(t)["mean_nfe"] / base.mean_nfe)
+                   for t in front(study.trials[:n])]
+            curve.append(hypervolume(pts))
+        curves[name] = curve
+    return curves
+
+
+def plot(results: dict, curves: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    full, oracle = results["full_step"], results["oracle"]
+    for name in STRATEGIES:
+        pts = sorted((p["mean_nfe"], p["accuracy"]) for p in results[name]["front"])
+        if pts:
+            ax.plot([x for x, _ in pts], [100 * y for _, y in pts], marker="o", label=name)
+    ax.scatter([full["mean_nfe"]], [100 * full["accuracy"]], marker="*", s=200, c="k",
+               label="full-step", zorder=5)
+    ax.scatter([oracle["mean_nfe"]], [100 * oracle["accuracy"]], marker="X", s=120, c="red",
+               label="oracle (lower bound)", zorder=5)
+    ax.axhline(100 * (full["accuracy"] - ISO_TOLERANCE), color="grey", ls=":", lw=1,
+               label="full-step - 0.5 pt")
+    ax.set_xscale("log")
+    ax.set_xlabel("mean NFE (forward passes per problem, log scale)")
+    ax.set_ylabel("held-out accuracy (%)")
+    ax.set_title("arith / tiny-arith: tuned fronts on the held-out split")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "arith.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, curve in curves.items():
+        ax.plot(range(1, len(curve) + 1), curve, label=name)
+    ax.set_xlabel("trials")
+    ax.set_ylabel("hypervolume of the tuning front")
+    ax.set_title("less: Optuna samplers at the same budget")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "tuners.png", dpi=120)
+    plt.close(fig)
+
+
+def markdown(results: dict, curves: dict, savings: dict, meta: dict) -> str:
+    full, oracle = results["full_step"], results["oracle"]
+
+    def f(x, fmt):
+        return "-" if x is None else format(x, fmt)
+
+    lines = [
+        f"Command: `{meta['command']}`; {meta['date']}; {meta['machine']}; "
+        f"{meta['trials']} trials per strategy, {meta['n_tune']} tuning / {meta['n_test']} "
+        f"held-out problems; wall time {meta['wall_s'] / 60:.1f} min.",
+        "",
+        f"Full-step: accuracy {full['accuracy']:.1%}, mean NFE {full['mean_nfe']:.2f}. "
+        f"Oracle: accuracy {oracle['accuracy']:.1%}, mean NFE {oracle['mean_nfe']:.2f}.",
+        "",
+        "| strategy | best held-out accuracy | iso-accuracy NFE | fraction of full-step | "
+        "multiple of oracle | hypervolume |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in STRATEGIES:
+        r = results[name]
+        lines.append(f"| {name} | {f(r['best_accuracy'], '.1%')} | {f(r['iso_nfe'], '.2f')} | "
+                     f"{f(r['iso_nfe_fraction'], '.3f')} | {f(r['oracle_multiple'], '.2f')} | "
+                     f"{r['hypervolume']:.4f} |")
+    lines += [
+        "",
+        "Iso-accuracy NFE: the lowest held-out mean NFE among front points with held-out accuracy "
+        ">= full-step accuracy - 0.5 point. Hypervolume: reference point (accuracy 0, NFE fraction 1).",
+        "",
+        "| Optuna sampler on `less` | hypervolume after 1/3 of the trials | after all trials |",
+        "|---|---|---|",
+    ]
+    for name, curve in curves.items():
+        third = curve[max(0, len(curve) // 3 - 1)] if curve else 0.0
+        lines.append(f"| {name} | {third:.4f} | {curve[-1] if curve else 0.0:.4f} |")
+    lines += [
+        "",
+        f"Forward passes of the `less` study: {savings['on']:,} model rows with reuse + racing, "
+        f"{savings['off']:,} with both off ({savings['on'] / savings['off']:.3f}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="6 trials, 60 tuning / 100 held-out problems")
+    ap.add_argument("--trials", type=int, default=None)
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = ap.parse_args()
+    trials = args.trials or (6 if args.quick else 30)
+    spec = load_spec("arith").with_overrides(
+        trials=trials, **({"n_tune": 60, "n_test": 100} if args.quick else {}))
+    started = time.perf_counter()
+    model = sampler.load_model(spec.model, device="cpu")
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        runners = {}
+        for name in STRATEGIES:
+            print(f"tuning {name} ({trials} trials)...", flush=True)
+            runners[name], points = tune_strategy(spec, name, storage, model)
+            results[name] = {"front": points}
+        runner = runners["less"]
+        base = runner.baseline("test")
+        full_run = runner.evaluator("test").run(sampler.strategies.Fixed.full_step(spec.decoding),
+                                                keep_tokens=True)
+        oracle_run = runner.evaluator("test").run(sampler.make_strategy("oracle"),
+                                                  reference=full_run.tokens)
+        full = {"accuracy": base.accuracy, "mean_nfe": base.mean_nfe}
+        oracle = {"accuracy": oracle_run.accuracy, "mean_nfe": oracle_run.mean_nfe}
+        for name in STRATEGIES:
+            results[name] = summarise(results[name]["front"], full, oracle)
+        results["full_step"], results["oracle"] = full, oracle
+        print("comparing Optuna samplers on less...", flush=True)
+        curves = sampler_curves(spec, storage, model)
+        print("counting forward passes with reuse + racing off...", flush=True)
+        less_study = runner.load()
+        on_rows = sum(int(trial_metrics(t).get("forward_rows", 0)) for t in less_study.trials)
+        off = StudyRunner(spec, storage=storage, study_name="bench-less-plain", model=model,
+                          reuse=False, racing=False).optimize()
+        off_rows = sum(int(trial_metrics(t).get("forward_rows", 0)) for t in off.trials)
+    wall = time.perf_counter() - started
+    command = "python bench/frontier.py" + (" --quick" if args.quick else "") + \
+        (f" --trials {args.trials}" if args.trials else "")
+    meta = {"command": command, "date": datetime.date.today().isoformat(),
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, CPU",
+            "trials": trials, "n_tune": spec.n_tune, "n_test": spec.n_test, "wall_s": wall}
+    results["meta"] = meta
+    results["tuners"] = curves
+    results["reuse"] = {"on": on_rows, "off": off_rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "arith.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = markdown(results, curves, results["reuse"], meta)
+    (args.out / "arith.md").write_text(text)
+    plot(results, curves, args.out)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
