@@ -79,6 +79,18 @@ def _front_table(study, title: str) -> Table:
     return table
 
 
+def _flags(**options: Any) -> list[str]:
+    """Command-line flags for the options that were given (True booleans become bare flags)."""
+    args: list[str] = []
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value is not None and value is not False:
+            args += [flag, str(value)]
+    return args
+
+
 def _fmt(x: Any) -> str:
     return f"{x:.4g}" if isinstance(x, float) else str(x)
 
@@ -103,6 +115,10 @@ def optimize(
     spec_path: Optional[Path] = typer.Option(None, "--spec", help="study spec (default studies/TASK.toml)"),
     no_reuse: bool = typer.Option(False, "--no-reuse", help="do not reuse forward passes"),
     no_racing: bool = typer.Option(False, "--no-racing", help="never stop a trial early"),
+    workers: int = typer.Option(1, min=1, help="local worker processes (needs PostgreSQL)"),
+    init_only: bool = typer.Option(False, "--init-only",
+                                   help="create the study, measure the baseline, enqueue the warm "
+                                        "starts, and stop (what one init job does before workers)"),
 ) -> None:
     """Search the strategy's thresholds for TASK; creates the study or resumes it."""
     from .study import StudyRunner, trial_metrics
@@ -114,6 +130,12 @@ def optimize(
             tolerance=tolerance, seed=seed, data=data)
         runner = StudyRunner(spec, storage=storage, study_name=study, device=device,
                              reuse=not no_reuse, racing=not no_racing)
+        if workers > 1:
+            from .workers import check_shared_storage
+
+            check_shared_storage(runner.url)
+            if spec.trials is None:
+                raise UsageError("--workers needs a number of trials (--trials N) to share out.")
         runner.model  # a wrong model fails here, before anything is printed or written
         err.print(f"study [bold]{runner.study_name}[/] in {runner.url_masked}: task {spec.task}, "
                   f"model {spec.model}, strategy {spec.strategy}, objective {spec.objective}",
@@ -123,6 +145,26 @@ def optimize(
         err.print(f"baseline (full-step, {base.n} tuning examples): accuracy {base.accuracy:.1%}, "
                   f"mean NFE {base.mean_nfe:.2f}", highlight=False)
         total = spec.trials
+        if init_only:
+            study_obj = runner.create_or_resume()
+            out.print(f"study {runner.study_name} ready in {runner.url_masked}: "
+                      f"{len(study_obj.trials)} trials so far (warm starts included).",
+                      highlight=False)
+            return
+        if workers > 1:
+            from .workers import run_workers, split_trials
+
+            study_obj = runner.create_or_resume()
+            flags = _flags(task=task, model=model, strategy=strategy, timeout=timeout,
+                           objective=objective, storage=runner.url, study=runner.study_name,
+                           sampler=sampler_name, n_tune=n_tune, accuracy_floor=accuracy_floor,
+                           tolerance=tolerance, seed=seed, device=device, data=data,
+                           spec=spec_path, no_reuse=no_reuse, no_racing=no_racing)
+            with bar(f"trials on {workers} workers") as progress:
+                run_workers(flags, split_trials(total, workers), study_obj,
+                            on_progress=lambda done: progress(done, total))
+            out.print(_front_table(runner.load(), f"Pareto front of {runner.study_name}"))
+            return
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), TextColumn("{task.fields[best]}"), console=err,
                       transient=True) as progress:
@@ -350,6 +392,17 @@ def tasks() -> None:
     for name, task in sorted(TASKS.items()):
         table.add_row(name, task.default_model, task.description)
     out.print(table)
+
+
+@app.command()
+def dashboard(storage: Optional[str] = StorageOpt,
+              port: int = typer.Option(8501, "--port", help="port to serve on (127.0.0.1)")) -> None:
+    """Browse studies and Pareto fronts, look inside trials, export profiles (a Streamlit app)."""
+    with errors():
+        from dashboard.launch import launch
+
+        code = launch(storage, port=port)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ ERRORS = [
     (["optimize", "--task", "arith", "--model", "/no/such/model"], 1, "cannot find model '/no/such/model'"),
     (["optimize", "--task", "arith", "--storage", "not a url"], 1, "malformed storage URL"),
     (["optimize", "--task", "arith", "--spec", "/no/spec.toml"], 2, "study spec /no/spec.toml does not exist"),
+    (["optimize", "--task", "arith", "--workers", "2"], 2, "--workers needs a database several"),
     (["eval", "--task", "arith"], 2, "give --profile, or --strategy with --params"),
     (["eval", "--task", "arith", "--strategy", "less", "--params", "{bad"], 2, "--params is not valid JSON"),
     (["eval", "--task", "arith", "--strategy", "less", "--params", '{"tau": 1}'], 1,
