@@ -396,12 +396,15 @@ def tasks() -> None:
 
 @app.command()
 def dashboard(storage: Optional[str] = StorageOpt,
-              port: int = typer.Option(8501, "--port", help="port to serve on (127.0.0.1)")) -> None:
+              port: int = typer.Option(8501, "--port", help="port to serve on"),
+              address: str = typer.Option("127.0.0.1", "--address",
+                                          help="address to serve on (0.0.0.0: every interface, "
+                                               "e.g. in a container)")) -> None:
     """Browse studies and Pareto fronts, look inside trials, export profiles (a Streamlit app)."""
     with errors():
         from dashboard.launch import launch
 
-        code = launch(storage, port=port)
+        code = launch(storage, port=port, address=address)
     raise typer.Exit(code)
 
 

@@ -1,0 +1,12 @@
+"""The dashboard: browse studies and Pareto fronts, look inside a trial, export a tuned profile.
+
+    tuner dashboard [--storage URL] [--port P]
+
+A Streamlit app (``dashboard/app.py``) with thin pages (``dashboard/views/``) over the cached reads
+of :mod:`dashboard.data`; figures come from :mod:`dashboard.charts`. It only reads the study
+storage, except when exporting a profile (through ``tuner.validate.export``).
+"""
+
+PROFILES_ENV = "TUNER_PROFILES"
+"""Environment variable naming the folder exported profiles are saved into (default
+``studies/profiles/``)."""

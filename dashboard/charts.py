@@ -1,0 +1,181 @@
+"""Plotly figures of the dashboard, built from the tables of :mod:`dashboard.data` (no I/O)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+import sampler
+
+__all__ = ["pareto", "selected_trials", "hypervolume", "importance", "timeline", "params_text",
+           "WEBGL_ABOVE"]
+
+WEBGL_ABOVE = 1000
+"""Studies with more trials than this are drawn with WebGL (``Scattergl``)."""
+
+_STYLE = {  # kind -> marker, in drawing order (the front on top)
+    "dominated": dict(color="#9aa5b1", size=7, symbol="circle"),
+    "raced": dict(color="#f0a202", size=7, symbol="circle-open", line=dict(width=2)),
+    "infeasible": dict(color="#d7263d", size=8, symbol="x"),
+    "Pareto front": dict(color="#1f5fbf", size=11, symbol="circle",
+                         line=dict(color="white", width=1)),
+}
+_LABEL = {"dominated": "dominated", "raced": "raced (stopped early)",
+          "infeasible": "infeasible (below the accuracy floor)", "Pareto front": "Pareto front"}
+_UNSELECTED = dict(marker=dict(opacity=0.45))  # points outside a selection stay readable
+_REFERENCE_COLORS = ("#7b2cbf", "#2a9d8f", "#8d6e63", "#e76f51", "#457b9d")
+_HOVER = ("<b>trial %{customdata[0]}</b><br>accuracy %{y:.1%}<br>mean NFE %{x:.2f}<br>"
+          "speed-up %{customdata[1]:.2f}x<br>quality/step %{customdata[2]:.3f}<br>"
+          "%{customdata[3]}<extra>%{fullData.name}</extra>")
+_HOVER_HELD_OUT = ("<b>trial %{customdata[0]}</b> on the held-out split<br>accuracy %{y:.1%}<br>"
+                   "mean NFE %{x:.2f}<extra></extra>")
+
+
+def params_text(row: dict[str, Any]) -> str:
+    """``tau_conf=0.9, window=2, ...`` from a trials-table row."""
+    parts = []
+    for key, value in row.items():
+        if str(key).startswith("params.") and not (isinstance(value, float) and math.isnan(value)):
+            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+            parts.append(f"{key[len('params.'):]}={shown}")
+    return ", ".join(parts)
+
+
+def _custom(rows: pd.DataFrame) -> list[list[Any]]:
+    """Per point: the trial number first (selection reads it), then what the hover shows."""
+    return [[int(r["number"]), r["speedup"], r["quality_per_step"], params_text(r)]
+            for r in rows.to_dict("records")]
+
+
+def pareto(trials: pd.DataFrame, *, baseline: dict | None, floor: float | None,
+           references: pd.DataFrame, title: str) -> go.Figure:
+    """Accuracy against mean NFE of every finished trial, by kind; the held-out figures of
+    validated trials; the full-step baseline, the accuracy floor and other studies' fronts."""
+    finished = trials[trials["kind"].isin(_STYLE)] if len(trials) else trials
+    scatter = go.Scattergl if len(finished) > WEBGL_ABOVE else go.Scatter
+    fig = go.Figure()
+    for i, (study, rows) in enumerate(references.groupby("study", sort=False)):
+        rows = rows.sort_values("mean_nfe")
+        fig.add_trace(go.Scatter(
+            x=rows["mean_nfe"], y=rows["accuracy"], mode="lines+markers", line_shape="hv",
+            name=f"front of {study} ({rows['strategy'].iloc[0]})",
+            line=dict(dash="dash", width=1.5, color=_REFERENCE_COLORS[i % len(_REFERENCE_COLORS)]),
+            marker=dict(size=6, symbol="square"),
+            hovertemplate=f"{study}: trial %{{text}}<br>accuracy %{{y:.1%}}<br>mean NFE %{{x:.2f}}"
+                          "<extra></extra>", text=rows["number"]))
+    for kind, marker in _STYLE.items():
+        rows = finished[finished["kind"] == kind].sort_values("mean_nfe")
+        if not len(rows):
+            continue
+        front = kind == "Pareto front"
+        fig.add_trace(scatter(
+            x=rows["mean_nfe"], y=rows["accuracy"], customdata=_custom(rows), name=_LABEL[kind],
+            mode="lines+markers" if front else "markers", marker=marker, hovertemplate=_HOVER,
+            unselected=_UNSELECTED,
+            **({"line": dict(color=marker["color"], width=2, shape="hv")} if front else {})))
+    checked = finished[finished["held_out_accuracy"].notna()] if len(finished) else finished
+    if len(checked):
+        xs, ys = [], []
+        for r in checked.itertuples(index=False):
+            xs += [r.mean_nfe, r.held_out_mean_nfe, None]
+            ys += [r.accuracy, r.held_out_accuracy, None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#2a9d8f", dash="dot"),
+                                 hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(
+            x=checked["held_out_mean_nfe"], y=checked["held_out_accuracy"],
+            customdata=_custom(checked), name="held-out figures (validated trials)",
+            mode="markers", hovertemplate=_HOVER_HELD_OUT, unselected=_UNSELECTED,
+            marker=dict(color="#2a9d8f", size=11, symbol="diamond-open", line=dict(width=2))))
+    if baseline:
+        fig.add_trace(go.Scatter(
+            x=[baseline["mean_nfe"]], y=[baseline["accuracy"]], mode="markers+text",
+            name="full-step baseline", text=["full-step"], textposition="top center",
+            marker=dict(color="black", size=16, symbol="star"),
+            hovertemplate="full-step baseline<br>accuracy %{y:.1%}<br>mean NFE %{x:.2f}"
+                          "<extra></extra>"))
+    if floor is not None:
+        fig.add_hline(y=floor, line=dict(color="#d7263d", dash="dot", width=1),
+                      annotation_text=f"accuracy floor {floor:.1%}",
+                      annotation_position="bottom left", annotation_font_color="#d7263d")
+    fig.update_layout(
+        title=title, height=520, xaxis_title="mean NFE (forward passes per example) — fewer is "
+        "faster", yaxis_title="accuracy", yaxis_tickformat=".0%", dragmode="select",
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0), hovermode="closest",
+        margin=dict(t=60, b=10))
+    fig.update_xaxes(rangemode="tozero")
+    return fig
+
+
+def selected_trials(event: Any) -> list[int]:
+    """Trial numbers of the points selected in the Pareto chart (reference points have none)."""
+    selection = (event or {}).get("selection") or {}
+    numbers = []
+    for point in selection.get("points", []):
+        custom = point.get("customdata")
+        if custom:
+            numbers.append(int(custom[0]))
+    return sorted(set(numbers))
+
+
+def hypervolume(history: pd.DataFrame) -> go.Figure:
+    fig = go.Figure(go.Scatter(
+        x=history["number"], y=history["hypervolume"], mode="lines", line_shape="hv",
+        line=dict(color="#1f5fbf", width=2), fill="tozeroy", fillcolor="rgba(31, 95, 191, 0.12)",
+        hovertemplate="after trial %{x}: %{y:.4f}<extra></extra>"))
+    fig.update_layout(title="Hypervolume of the feasible front over trials", height=300,
+                      xaxis_title="trial", yaxis_title="hypervolume", margin=dict(t=50, b=10))
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def importance(values: dict[str, float], target: str) -> go.Figure:
+    names = list(values)[::-1]
+    fig = go.Figure(go.Bar(x=[values[n] for n in names], y=names, orientation="h",
+                           marker_color="#1f5fbf", texttemplate="%{x:.2f}", textposition="auto",
+                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.update_layout(title=f"Which params decide the best 10% of trials by {target} "
+                            "(PED-ANOVA)", height=140 + 40 * len(names),
+                      xaxis_title="importance (share)", margin=dict(t=50, b=10))
+    return fig
+
+
+def timeline(trace: dict[str, Any]) -> go.Figure:
+    """Position x step: masked, committed earlier, or committed at this step (by which cause)."""
+    causes = list(sampler.CAUSES)
+    states = ["masked", "committed earlier"] + [f"committed now: {c}" for c in causes]
+    colors = ["#eef1f4", "#c9d6e8", "#1f5fbf", "#f0a202", "#d7263d", "#7b2cbf"]
+    steps, length = max(trace["step"]), len(trace["step"])
+    z, text, hover = [], [], []
+    for s in range(1, steps + 1):
+        z_row, t_row, h_row = [], [], []
+        for p in range(length):
+            at = trace["step"][p]
+            value = 0 if s < at else 1 if s > at else 2 + causes.index(trace["cause"][p])
+            z_row.append(value)
+            t_row.append(trace["tokens"][p] if s == at else "")
+            h_row.append(f"position {p}, step {s}: {states[value]}<br>token {trace['tokens'][p]!r} "
+                         f"committed at step {at} ({trace['cause'][p]})<br>confidence "
+                         f"{trace['confidence'][p]:.3f}, persistence {trace['persistence'][p]}, "
+                         f"JS {trace['js'][p]:.2e}")
+        z.append(z_row)
+        text.append(t_row)
+        hover.append(h_row)
+    n = len(states)
+    scale = []
+    for i, color in enumerate(colors[:n]):
+        scale += [(i / n, color), ((i + 1) / n, color)]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(range(length)), y=list(range(1, steps + 1)), text=text, hovertext=hover,
+        hoverinfo="text", textfont=dict(size=10), colorscale=scale, zmin=-0.5, zmax=n - 0.5,
+        xgap=1, ygap=1,
+        colorbar=dict(tickvals=list(range(n)), ticktext=states, title=""),
+        **({"texttemplate": "%{text}"} if length <= 64 else {})))
+    fig.update_layout(title="Decoding timeline: when each position was committed, and why",
+                      height=max(260, 90 + 22 * steps), xaxis_title="generated position",
+                      yaxis_title="step (forward pass)", yaxis_autorange="reversed",
+                      yaxis_dtick=1 if steps <= 40 else None,
+                      margin=dict(t=50, b=10))
+    return fig

@@ -1,0 +1,359 @@
+"""Everything the pages read from the study storage, cached.
+
+Reads go through Optuna's storage API and the tuner's helpers (``front``, ``held_out``,
+``best_trial``, ``StudyRunner``); the only write is :func:`export_profile`, through
+``tuner.validate.export``. A study is read once into a :class:`Snapshot` (trials without their
+per-example outcomes, which are read one trial at a time) and reused for ``TTL`` seconds, so that
+studies of 10,000 trials stay responsive; the sidebar's *Reload* button calls :func:`reload`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import streamlit as st
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+import sampler
+from tuner.errors import TunerError
+from tuner.spec import StudySpec, studies_dir
+from tuner.storage import open_storage, resolve_url
+from tuner.study import BASELINES_STUDY, StudyRunner, front, trial_metrics
+from tuner.validate import best_trial, export, held_out
+
+from . import PROFILES_ENV
+
+__all__ = ["TTL", "PROFILES_ENV", "TARGETS", "LOWER_IS_BETTER", "PARALLEL_LINES", "KINDS",
+           "EVALUATED", "Snapshot", "storage_url", "profiles_dir",
+           "study_names", "snapshot", "studies", "trials", "references", "hypervolume",
+           "trial_detail", "examples", "timeline", "importances", "parallel_coordinates",
+           "export_profile", "reload"]
+
+TTL = 60
+"""Seconds a read of the storage is reused before it is read again."""
+
+TARGETS = {"quality_per_step": "quality per step", "accuracy": "accuracy",
+           "mean_nfe": "mean NFE"}
+"""Trial figures the analysis page can explain, with their labels."""
+
+LOWER_IS_BETTER = {"mean_nfe"}
+"""The targets for which fewer is better."""
+
+PARALLEL_LINES = 1000
+"""The parallel-coordinates plot draws at most this many trials (one line each)."""
+
+KINDS = ("Pareto front", "dominated", "infeasible", "raced")
+"""How a finished trial is drawn: on the feasible front, dominated by it, below the accuracy
+floor, or stopped early by racing (its figures cover only part of the tuning split)."""
+
+EVALUATED = KINDS[:3]
+"""The kinds of trials evaluated on the whole tuning split."""
+
+
+def storage_url() -> str:
+    """``$TUNER_STORAGE``, else the tuner's default SQLite file."""
+    return resolve_url(None)
+
+
+def profiles_dir() -> Path:
+    """``$TUNER_PROFILES``, else ``studies/profiles``."""
+    return Path(os.environ.get(PROFILES_ENV) or studies_dir() / "profiles")
+
+
+@st.cache_resource(show_spinner=False)
+def _storage(url: str) -> optuna.storages.RDBStorage:
+    return open_storage(url, create=False)
+
+
+def study_names(url: str) -> list[str]:
+    """Names of the tuner's studies, oldest first (one cheap query, never cached)."""
+    return [s.study_name for s in _storage(url).get_all_studies()
+            if s.study_name != BASELINES_STUDY]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A read-only copy of one study, shaped like ``optuna.Study`` where the tuner's helpers
+    read it (``study_name``, ``user_attrs``, ``trials``). Trials carry no ``outcomes``."""
+
+    study_name: str
+    directions: tuple[str, ...]
+    metric_names: tuple[str, ...]
+    user_attrs: dict[str, Any]
+    trials: tuple[FrozenTrial, ...]
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return self.user_attrs.get("identity") or {}
+
+    @property
+    def baseline(self) -> dict[str, Any] | None:
+        """Full-step decoding on the tuning split: accuracy, mean_nfe, n."""
+        return self.user_attrs.get("baseline_tune")
+
+    @property
+    def floor(self) -> float | None:
+        """The accuracy floor the trials were held to (from the stored spec)."""
+        spec, base = self.user_attrs.get("spec"), self.baseline
+        if not spec or not base:
+            return None
+        try:
+            spec = dict(spec, decoding=sampler.DecodingSettings.from_dict(spec["decoding"]))
+            return StudySpec(**spec).floor(base["accuracy"])
+        except (TunerError, sampler.SamplerError, TypeError, KeyError):  # another version's spec
+            return None
+
+    def trial(self, number: int) -> FrozenTrial | None:
+        return next((t for t in self.trials if t.number == number), None)
+
+
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner="Reading the study…")
+def snapshot(url: str, name: str) -> Snapshot:
+    store = _storage(url)
+    study_id = store.get_study_id_from_name(name)
+    trials = store.get_all_trials(study_id, deepcopy=False)  # fresh objects: ours to trim
+    for t in trials:
+        t.user_attrs.pop("outcomes", None)
+    study = optuna.load_study(study_name=name, storage=store)
+    return Snapshot(name, tuple(d.name.lower() for d in study.directions),
+                    tuple(study.metric_names or ()), dict(study.user_attrs), tuple(trials))
+
+
+def _kind(t: FrozenTrial, on_front: set[int]) -> str:
+    """One of ``KINDS`` for a finished trial, else its state (failed, running, waiting, ...)."""
+    m = trial_metrics(t)
+    if t.state != TrialState.COMPLETE or not m:
+        return {"FAIL": "failed"}.get(t.state.name, t.state.name.lower())
+    if not m.get("complete"):
+        return "raced"
+    if not m.get("feasible", True):
+        return "infeasible"
+    return "Pareto front" if t.number in on_front else "dominated"
+
+
+def _feasible(t: FrozenTrial) -> bool:
+    """Evaluated to the end and above the accuracy floor: may be on the front."""
+    return _kind(t, {t.number}) == "Pareto front"
+
+
+def _last_update(snap: Snapshot):
+    times = [t.datetime_complete or t.datetime_start for t in snap.trials]
+    times = [x for x in times if x is not None]
+    return max(times) if times else None
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def trials(url: str, name: str) -> pd.DataFrame:
+    """One row per trial: number, state, kind (see ``KINDS``), the figures, held-out accuracy /
+    mean NFE where validated, warm_start, and one ``params.<name>`` column per strategy param."""
+    snap = snapshot(url, name)
+    on_front = {t.number for t in front(list(snap.trials))}
+    rows = []
+    for t in snap.trials:
+        m, v = trial_metrics(t), held_out(snap, t.number) or {}
+        row = {"number": t.number, "state": t.state.name, "kind": _kind(t, on_front)}
+        for key in ("accuracy", "mean_nfe", "p95_nfe", "speedup", "quality_per_step",
+                    "tokens_per_forward", "n_examples", "wall_s", "cache_hit_rate"):
+            row[key] = m.get(key, math.nan)
+        row["held_out_accuracy"] = v.get("accuracy", math.nan)
+        row["held_out_mean_nfe"] = v.get("mean_nfe", math.nan)
+        row["warm_start"] = bool(t.user_attrs.get("warm_start", False))
+        row["finished"] = t.datetime_complete
+        for key, value in (t.user_attrs.get("params") or {}).items():
+            row[f"params.{key}"] = value
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else ["number", "state", "kind"])
+
+
+@st.cache_data(ttl=TTL, show_spinner="Reading the studies…")
+def studies(url: str) -> pd.DataFrame:
+    """One row per study: what it tunes, its trial counts, baseline, best quality per step."""
+    rows = []
+    for name in study_names(url):
+        snap = snapshot(url, name)
+        ident, base = snap.identity, snap.baseline or {}
+        states = [t.state for t in snap.trials]
+        try:
+            best = best_trial(snap)
+            best_qps, best_number = trial_metrics(best)["quality_per_step"], best.number
+        except TunerError:  # no feasible complete trial yet
+            best_qps, best_number = math.nan, None
+        rows.append({
+            "study": name, "task": ident.get("task"), "model": ident.get("model"),
+            "strategy": ident.get("strategy"), "objective": ident.get("objective"),
+            "complete": states.count(TrialState.COMPLETE),
+            "raced": sum(1 for t in snap.trials if _kind(t, set()) == "raced"),
+            "failed": states.count(TrialState.FAIL),
+            "running": states.count(TrialState.RUNNING) + states.count(TrialState.WAITING),
+            "baseline_accuracy": base.get("accuracy", math.nan),
+            "baseline_mean_nfe": base.get("mean_nfe", math.nan),
+            "best_quality_per_step": best_qps, "best_trial": best_number,
+            "last_update": _last_update(snap),
+        })
+    return pd.DataFrame(rows)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def references(url: str, name: str) -> pd.DataFrame:
+    """The feasible fronts of the other studies on the same task and model."""
+    ident = snapshot(url, name).identity
+    rows = []
+    for other in study_names(url):
+        snap = snapshot(url, other) if other != name else None
+        if snap is None or (snap.identity.get("task"), snap.identity.get("model")) != \
+                (ident.get("task"), ident.get("model")):
+            continue
+        for t in front(list(snap.trials)):
+            m = trial_metrics(t)
+            rows.append({"study": other, "strategy": snap.identity.get("strategy"),
+                         "number": t.number, "accuracy": m["accuracy"],
+                         "mean_nfe": m["mean_nfe"]})
+    return pd.DataFrame(rows, columns=["study", "strategy", "number", "accuracy", "mean_nfe"])
+
+
+def _area(points: list[tuple[float, float]], ref_nfe: float) -> float:
+    """Area dominated by (mean_nfe, accuracy) front points, up to ``ref_nfe``, over ``ref_nfe``."""
+    area, covered = 0.0, 0.0
+    for nfe, acc in sorted(points, key=lambda p: p[1]):
+        if nfe < ref_nfe and acc > covered:
+            area += (ref_nfe - nfe) * (acc - covered)
+            covered = acc
+    return area / ref_nfe
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def hypervolume(url: str, name: str) -> pd.DataFrame:
+    """After each trial: the area of (accuracy x fraction of full-step NFE saved) dominated by the
+    feasible front so far. 1.0 would be every answer right at zero steps."""
+    snap = snapshot(url, name)
+    ref = (snap.baseline or {}).get("mean_nfe")
+    points: list[tuple[float, float]] = []
+    rows, value = [], 0.0
+    for t in sorted(snap.trials, key=lambda t: t.number):
+        m = trial_metrics(t)
+        if ref and _feasible(t):
+            p = (m["mean_nfe"], m["accuracy"])
+            if not any(n <= p[0] and a >= p[1] for n, a in points):
+                points = [q for q in points if not (p[0] <= q[0] and p[1] >= q[1])] + [p]
+                value = _area(points, ref)
+        rows.append({"number": t.number, "hypervolume": value})
+    return pd.DataFrame(rows, columns=["number", "hypervolume"])
+
+
+@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+def trial_detail(url: str, name: str, number: int) -> dict[str, Any]:
+    """Params, metrics, held-out figures and per-example outcomes of one trial."""
+    snap, store = snapshot(url, name), _storage(url)
+    t = snap.trial(number)
+    trial_id = store.get_trial_id_from_study_id_trial_number(store.get_study_id_from_name(name),
+                                                             number)
+    full = store.get_trial(trial_id)
+    return {"number": number, "state": t.state.name,
+            "kind": _kind(t, {f.number for f in front(list(snap.trials))}),
+            "params": dict(t.user_attrs.get("params") or {}), "metrics": trial_metrics(t),
+            "held_out": held_out(snap, number), "outcomes": full.user_attrs.get("outcomes"),
+            "warm_start": bool(t.user_attrs.get("warm_start", False)),
+            "started": t.datetime_start, "finished": t.datetime_complete}
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the study's task and model…")
+def _runner(url: str, name: str) -> StudyRunner:
+    return StudyRunner.from_study(name, storage=url, reuse=False)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def examples(url: str, name: str) -> pd.DataFrame:
+    """The study's tuning examples (id, prompt, answer), in the order of the trials' outcomes."""
+    return pd.DataFrame([{"id": e.id, "prompt": e.prompt, "answer": e.answer}
+                         for e in _runner(url, name).examples("tune")])
+
+
+@st.cache_data(max_entries=64, show_spinner="Decoding the example with the trial's params…")
+def timeline(url: str, name: str, number: int, index: int) -> dict[str, Any]:
+    """Decode tuning example ``index`` with trial ``number``'s params and record the trace: per
+    generated position its token, the step that committed it, why, and its statistics then."""
+    runner = _runner(url, name)
+    example = runner.examples("tune")[index]
+    model, tokenizer = runner.model, runner.model.tokenizer
+    ids, attn = runner.task.encode(tokenizer, [example])
+    params = snapshot(url, name).trial(number).user_attrs["params"]
+    out = sampler.generate(model, ids, attention_mask=attn, strategy=runner.spec.strategy,
+                           params=params, trace=True,
+                           generator=torch.Generator(device=model.device).manual_seed(0),
+                           **runner.spec.decoding.to_dict())
+    tokens = out.generated[0].tolist()
+    text = tokenizer.decode(tokens, skip_special_tokens=True)
+    trace = out.trace
+    return {
+        "example": example.id, "prompt": example.prompt, "answer": example.answer,
+        "tokens": [tokenizer.decode([t]) or tokenizer.convert_ids_to_tokens(t) for t in tokens],
+        "step": trace.step[0].tolist(), "confidence": trace.confidence[0].tolist(),
+        "persistence": trace.persistence[0].tolist(), "js": trace.js[0].tolist(),
+        "cause": [sampler.CAUSES[c] for c in trace.cause[0].tolist()],
+        "nfe": int(out.nfe[0]), "text": text, "score": float(runner.task.score(example, text)),
+    }
+
+
+def _analysis_study(snap: Snapshot, limit: int | None = None) -> optuna.Study:
+    """An in-memory study of the trials whose evaluation ran to the end (raced trials' figures
+    cover only part of the split), for Optuna's own analysis functions; at most ``limit`` of them,
+    drawn at random (seeded) when there are more."""
+    chosen = [t for t in snap.trials
+              if t.state == TrialState.COMPLETE and trial_metrics(t).get("complete")]
+    if limit is not None and len(chosen) > limit:
+        chosen = sorted(random.Random(0).sample(chosen, limit), key=lambda t: t.number)
+    study = optuna.create_study(directions=list(snap.directions))
+    study.add_trials(chosen)
+    return study
+
+
+@st.cache_data(ttl=TTL, show_spinner="Computing parameter importance…")
+def importances(url: str, name: str, target: str) -> dict[str, float]:
+    """Optuna's parameter importances (PED-ANOVA: how much each param matters to reach the best
+    10% of trials by ``target``); empty when fewer than two trials ran to the end."""
+    study = _analysis_study(snapshot(url, name))
+    if len(study.trials) < 2:
+        return {}
+    sign = 1.0 if target in LOWER_IS_BETTER else -1.0  # PED-ANOVA ranks low values first
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "computes the importances ... to achieve low values"
+        return dict(optuna.importance.get_param_importances(
+            study, target=lambda t: sign * trial_metrics(t)[target],
+            evaluator=optuna.importance.PedAnovaImportanceEvaluator()))
+
+
+@st.cache_data(ttl=TTL, show_spinner="Drawing parallel coordinates…")
+def parallel_coordinates(url: str, name: str, target: str):
+    """Optuna's parallel-coordinates figure of the params against one figure of the trials (one
+    line per trial: at most ``PARALLEL_LINES`` trials, a random sample of bigger studies)."""
+    study = _analysis_study(snapshot(url, name), limit=PARALLEL_LINES)
+    if len(study.trials) < 2:
+        return None
+    return optuna.visualization.plot_parallel_coordinate(
+        study, target=lambda t: trial_metrics(t)[target], target_name=TARGETS[target])
+
+
+def export_profile(url: str, name: str, number: int, path: Path) -> sampler.Profile:
+    """Write trial ``number`` as a profile through ``tuner.validate.export`` (which measures the
+    held-out figures first when they are not stored), then forget the cached reads."""
+    try:
+        profile = export(_runner(url, name), str(path), trial_number=number)
+    except OSError as err:
+        raise TunerError(f"cannot save the profile to {path}: {err.strerror or err}.") from None
+    reload()
+    return profile
+
+
+def reload() -> None:
+    """Forget every cached read of the storage (models and storage connections are kept)."""
+    st.cache_data.clear()
+    snapshot.clear()

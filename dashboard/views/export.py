@@ -1,0 +1,49 @@
+"""Export: the chosen trial as a profile, through `tuner.validate.export` (the same code as
+`tuner export`): shown, offered as a download, and saved into the profiles folder."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, ui
+
+url, name = data.storage_url(), ui.study()
+with ui.guard():
+    snap = data.snapshot(url, name)
+    trials = data.trials(url, name)
+st.title(f"Export · {name}")
+number = ui.trial_picker(name, trials)
+if number is None:
+    st.stop()
+row = trials[trials["number"] == number].iloc[0]
+if row["kind"] != "Pareto front":
+    st.warning(f"Trial {number} is {row['kind']}, not on the feasible Pareto front.",
+               icon=":material/warning:")
+if pd.notna(row["held_out_accuracy"]):  # validated
+    st.info(f"Held-out figures are stored: accuracy {row['held_out_accuracy']:.1%}, mean NFE "
+            f"{row['held_out_mean_nfe']:.2f}. The profile carries them.",
+            icon=":material/verified:")
+else:
+    n_test = (snap.user_attrs.get("spec") or {}).get("n_test", "?")
+    st.info(f"Trial {number} is not validated yet: exporting first decodes the {n_test} held-out "
+            "examples with its params (this can take a while), and stores the figures.",
+            icon=":material/hourglass_top:")
+
+folder = st.text_input("Save into folder", str(data.profiles_dir()))
+file_name = st.text_input("File name", f"{name}-trial{number}.json")
+if st.button("Export profile", type="primary", icon=":material/file_export:", key="export_button"):
+    path = Path(folder).expanduser() / file_name
+    with ui.guard(), st.spinner(f"Exporting trial {number}…"):
+        profile = data.export_profile(url, name, number, path)
+        st.session_state["exported"] = {"study": name, "trial": number, "path": str(path),
+                                      "text": json.dumps(profile.to_dict(), indent=2) + "\n"}
+
+done = st.session_state.get("exported")
+if done and done["study"] == name and done["trial"] == number:
+    st.success(f"Saved `{done['path']}`. Load it with `sampler.load_profile(path)`.",
+               icon=":material/check_circle:")
+    st.download_button("Download profile", done["text"], file_name=Path(done["path"]).name,
+                       mime="application/json", on_click="ignore", icon=":material/download:")
+    st.code(done["text"], language="json")

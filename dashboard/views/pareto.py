@@ -1,0 +1,79 @@
+"""Pareto front: accuracy against mean NFE of one study; select trials with a click, a box or a
+lasso; the hypervolume of the front over trials."""
+
+import streamlit as st
+
+from dashboard import charts, data, ui
+
+url, name = data.storage_url(), ui.study()
+with ui.guard():
+    snap = data.snapshot(url, name)
+    trials = data.trials(url, name)
+    references = data.references(url, name)
+    history = data.hypervolume(url, name)
+
+ident, base = snap.identity, snap.baseline or {}
+st.title(f"Pareto front · {name}")
+st.caption(f"task **{ident.get('task', '?')}** · model **{ident.get('model', '?')}** · strategy "
+           f"**{ident.get('strategy', '?')}** · objective **{ident.get('objective', '?')}** · "
+           f"{int(base.get('n', 0))} tuning examples")
+
+finished = trials[trials["kind"].isin(data.KINDS)] if len(trials) else trials
+on_front = finished[finished["kind"] == "Pareto front"] if len(finished) else finished
+cols = st.columns(5)
+cols[0].metric("finished trials", len(finished), help="raced trials included")
+cols[1].metric("on the front", len(on_front))
+cols[2].metric("full-step accuracy", ui.pct(base.get("accuracy")))
+cols[3].metric("full-step NFE", f"{base['mean_nfe']:.1f}" if base else "–")
+cols[4].metric("hypervolume", f"{history['hypervolume'].iloc[-1]:.3f}" if len(history) else "–",
+               help="area of (accuracy × fraction of full-step NFE saved) dominated by the "
+                    "feasible front; 1.0 = every answer right at zero steps")
+
+if not len(finished):
+    st.info("No finished trial yet: the chart appears after the first one.", icon=":material/info:")
+    st.stop()
+
+figure = charts.pareto(trials, baseline=base or None, floor=snap.floor, references=references,
+                       title=f"Accuracy vs. steps — {len(finished)} trials")
+event = st.plotly_chart(figure, key="pareto_chart", on_select="rerun",
+                        selection_mode=("points", "box", "lasso"))
+selected = charts.selected_trials(event)
+
+if selected:
+    rows = finished[finished["number"].isin(selected)]
+    preferred = rows[rows["kind"] == "Pareto front"]
+    best = (preferred if len(preferred) else rows).nlargest(1, "quality_per_step").iloc[0]
+    ui.set_trial(name, int(best["number"]))
+    st.subheader(f"{len(rows)} selected trial{'s' if len(rows) > 1 else ''}")
+    st.success(f"Trial **{int(best['number'])}** is now the current trial"
+               + (" (the best quality per step of the selection)." if len(rows) > 1 else "."),
+               icon=":material/check_circle:")
+    left, right = st.columns(2)
+    left.page_link("views/trial.py", label=f"Look inside trial {int(best['number'])}",
+                   icon=":material/view_timeline:")
+    right.page_link("views/export.py", label=f"Export trial {int(best['number'])} as a profile",
+                    icon=":material/download:")
+else:
+    rows = on_front
+    st.caption("Click a point, or drag a box / lasso (toolbar, top right), to select trials. "
+               "Dotted lines join a validated trial's tuning figures to its held-out figures.")
+    st.subheader("Trials on the front")
+
+COLUMNS = {
+    "number": st.column_config.NumberColumn("trial"),
+    "accuracy": st.column_config.NumberColumn("accuracy", format="percent"),
+    "mean_nfe": st.column_config.NumberColumn("mean NFE", format="%.2f"),
+    "speedup": st.column_config.NumberColumn("speed-up", format="%.2fx"),
+    "quality_per_step": st.column_config.NumberColumn("quality/step", format="%.3f"),
+    "held_out_accuracy": st.column_config.NumberColumn("held-out accuracy", format="percent"),
+    "held_out_mean_nfe": st.column_config.NumberColumn("held-out NFE", format="%.2f"),
+}
+params = [c for c in trials if c.startswith("params.")]
+COLUMNS |= {c: st.column_config.Column(c.removeprefix("params.")) for c in params}
+shown = ["number", "kind", "accuracy", "mean_nfe", "speedup", "quality_per_step",
+         "held_out_accuracy", "held_out_mean_nfe", *params]
+st.dataframe(rows[shown], hide_index=True, column_config=COLUMNS)
+
+st.plotly_chart(charts.hypervolume(history), key="hypervolume_chart")
+with st.expander(f"All {len(trials)} trials"):
+    st.dataframe(trials, hide_index=True, column_config=COLUMNS)

@@ -1,0 +1,73 @@
+"""Trial: params, figures, per-example outcomes, and the decoding timeline of one example."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data, ui
+
+url, name = data.storage_url(), ui.study()
+with ui.guard():
+    trials = data.trials(url, name)
+st.title(f"Trial · {name}")
+number = ui.trial_picker(name, trials)
+if number is None:
+    st.stop()
+with ui.guard():
+    detail = data.trial_detail(url, name, number)
+m, held = detail["metrics"], detail["held_out"] or {}
+
+warm = " · warm start (published defaults)" if detail["warm_start"] else ""
+st.caption(f"**{detail['kind']}**{warm} · finished {detail['finished']:%Y-%m-%d %H:%M}")
+cols = st.columns(4)
+cols[0].metric("accuracy", ui.pct(m.get("accuracy")),
+               delta=f"held-out {ui.pct(held['accuracy'])}" if held else None, delta_color="off")
+cols[1].metric("mean NFE", f"{m['mean_nfe']:.2f}",
+               delta=f"held-out {held['mean_nfe']:.2f}" if held else None, delta_color="off")
+cols[2].metric("speed-up vs full-step", f"{m['speedup']:.2f}x")
+cols[3].metric("quality per step", f"{m['quality_per_step']:.3f}")
+if not m.get("complete"):
+    st.warning("Racing stopped this trial early: it could no longer reach the accuracy floor. Its "
+               "figures cover the examples it ran; its accuracy is the best it could still have "
+               "reached.", icon=":material/timer_off:")
+
+left, right = st.columns([1, 2])
+left.subheader("Params")
+left.dataframe(pd.DataFrame({"param": list(detail["params"]),
+                             "value": [ui.fmt(v) for v in detail["params"].values()]}),
+               hide_index=True)
+right.subheader("Figures")
+keys = list(m) + [k for k in held if k not in m]
+right.dataframe(pd.DataFrame({"figure": keys, "tuning split": [ui.fmt(m.get(k)) for k in keys],
+                              "held-out split": [ui.fmt(held.get(k)) for k in keys]}),
+                hide_index=True)
+
+st.subheader("Per-example outcomes (tuning split)")
+outcomes = pd.DataFrame(detail["outcomes"] or {"score": [], "nfe": []})
+with ui.guard(stop=False):
+    outcomes = data.examples(url, name).iloc[:len(outcomes)].reset_index(drop=True).join(outcomes)
+right_count = int(outcomes["score"].sum()) if len(outcomes) else 0
+st.caption(f"{right_count} of {len(outcomes)} right; NFE from {outcomes['nfe'].min()} to "
+           f"{outcomes['nfe'].max()}." if len(outcomes) else "No outcomes stored.")
+st.dataframe(outcomes, column_config={"score": st.column_config.NumberColumn("score"),
+                                      "nfe": st.column_config.NumberColumn("NFE")})
+
+st.subheader("Decoding timeline")
+if len(outcomes):
+    labels = {i: f"{i}: " + (f"{outcomes['id'][i]} · " if "id" in outcomes else "")
+              + ("right" if outcomes["score"][i] else "wrong") + f" · NFE {outcomes['nfe'][i]}"
+              for i in range(len(outcomes))}
+    index = st.selectbox("Example", list(labels), format_func=labels.get)
+    with ui.guard(stop=False):
+        trace = data.timeline(url, name, number, index)
+        st.caption("Prompt")
+        st.code(trace["prompt"], language=None, wrap_lines=True)
+        st.plotly_chart(charts.timeline(trace), key="timeline_chart")
+        left, right = st.columns(2)
+        left.caption(f"Decoded: {'right' if trace['score'] else 'wrong'}, {trace['nfe']} forward "
+                     "passes")
+        left.code(trace["text"], language=None, wrap_lines=True)
+        right.caption("Gold answer")
+        right.code(trace["answer"], language=None, wrap_lines=True)
+        with st.expander("Per position: token, step, cause and statistics at commit time"):
+            st.dataframe(pd.DataFrame({k: trace[k] for k in ("tokens", "step", "cause",
+                                                             "confidence", "persistence", "js")}))

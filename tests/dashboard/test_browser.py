@@ -1,0 +1,135 @@
+"""The dashboard in a real browser: serve it, box-select a point of the Pareto chart, export the
+selected trial, download the profile and load it with the sampler.
+
+Debian's chromium (``/usr/bin/chromium``, installed by ``.ci/run``) is driven by Playwright; the
+page's screenshot is kept as an artifact (pytest's tmp dir and ``/tmp/dashboard_artifacts/``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import sampler
+from dashboard import launch
+
+from . import fake_studies as fs
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path("/tmp/dashboard_artifacts")
+TIMEOUT_MS = 90_000  # the machine may be busy
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium; .ci/run does)")
+playwright = pytest.importorskip("playwright.sync_api",
+                                 reason="needs the playwright package (pip install -e .[dev])")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(writable_storage, tmp_path):
+    """The app served on a free loopback port, on a private copy of the fake studies."""
+    port = _free_port()
+    log = (tmp_path / "streamlit.log").open("w")
+    env = dict(os.environ, TUNER_STORAGE=writable_storage,
+               TUNER_PROFILES=str(tmp_path / "profiles"))
+    proc = subprocess.Popen(launch.command(port, "127.0.0.1"), env=env, stdout=log,
+                            stderr=subprocess.STDOUT, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited: {(tmp_path / 'streamlit.log').read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("streamlit did not answer on /_stcore/health within 90 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _to_pixels(page, nfe: float, accuracy: float) -> tuple[float, float]:
+    """Screen position of a data point of the Pareto chart (Plotly's own axis transforms)."""
+    return tuple(page.evaluate("""([x, y]) => {
+        const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
+        const area = gd.querySelector(".nsewdrag").getBoundingClientRect();
+        const layout = gd._fullLayout;
+        return [area.left + layout.xaxis.l2p(x), area.top + layout.yaxis.l2p(y)];
+    }""", [nfe, accuracy]))
+
+
+def test_select_export_download_and_load(server, tmp_path):
+    chosen = fs.LESS_TRIALS[fs.VALIDATED]
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server)
+            page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").click()
+            page.get_by_role("option", name="less-qps").click()
+            page.locator("[data-testid='stSidebarNav'] a[href$='/pareto']").click()
+            page.get_by_role("heading", name="Pareto front · less-qps").wait_for()
+            page.locator("[data-testid='stPlotlyChart'] .scatterlayer .trace").first.wait_for()
+
+            # a box around trial 1 only: (mean NFE 8.0, accuracy 90%)
+            x0, y0 = _to_pixels(page, chosen.mean_nfe - 0.5, chosen.accuracy + 0.006)
+            x1, y1 = _to_pixels(page, chosen.mean_nfe + 0.3, chosen.accuracy - 0.004)
+            page.mouse.move(x0, y0)
+            page.mouse.down()
+            page.mouse.move(x1, y1, steps=12)
+            page.mouse.up()
+            page.get_by_text(f"Trial {fs.VALIDATED} is now the current trial").wait_for()
+            page.get_by_role("heading", name="1 selected trial").wait_for()
+            time.sleep(1)  # let the chart finish redrawing the selection
+            shot = tmp_path / "pareto.png"
+            page.screenshot(path=str(shot))
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, ARTIFACTS / "pareto.png")
+
+            page.get_by_text(f"Export trial {fs.VALIDATED} as a profile").click()
+            page.get_by_role("heading", name="Export · less-qps").wait_for()
+            page.get_by_role("button", name="Export profile").click()
+            download_button = page.get_by_role("button", name="Download profile")
+            download_button.wait_for()
+            with page.expect_download() as download:
+                download_button.click()
+            downloaded = tmp_path / "downloaded.json"
+            download.value.save_as(downloaded)
+        finally:
+            browser.close()
+
+    profile = sampler.load_profile(downloaded)
+    assert profile.provenance.study == "less-qps" and profile.provenance.trial == fs.VALIDATED
+    assert profile.strategy == "less" and profile.params["window"] == chosen.params["window"]
+    assert profile.params["tau_conf"] == pytest.approx(chosen.params["tau_conf"])
+    assert profile.metrics["accuracy"] == pytest.approx(fs.HELD_OUT["accuracy"])  # held-out figures
+    saved = tmp_path / "profiles" / f"less-qps-trial{fs.VALIDATED}.json"
+    assert sampler.load_profile(saved).to_dict() == profile.to_dict()

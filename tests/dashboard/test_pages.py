@@ -1,0 +1,214 @@
+"""Every page of the dashboard, run headless by Streamlit's AppTest on the fake studies."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import sampler
+
+from . import fake_studies as fs
+from .conftest import APP
+
+PAGES = ["views/studies.py", "views/pareto.py", "views/trial.py", "views/analysis.py",
+         "views/export.py"]
+
+
+def open_page(page: str, *, study: str = "less-qps", trial: int | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.session_state["study"] = study
+    if trial is not None:
+        at.session_state[f"trial:{study}"] = trial
+    at.run()
+    if page != PAGES[0]:
+        at.switch_page(page).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+
+
+def values(array) -> list:
+    """A Plotly JSON array: a list, or a typed array ``{"dtype", "bdata"}`` (Plotly >= 6)."""
+    if isinstance(array, dict) and "bdata" in array:
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("study", ["less-qps", "threshold-qps", "less-pareto"])
+def test_every_page_runs_on_every_study(storage, page, study):
+    at = open_page(page, study=study)
+    assert not at.error, [e.value for e in at.error]
+    assert at.title and (study in at.title[0].value or page == PAGES[0])
+
+
+def test_studies_table(storage):
+    at = open_page(PAGES[0])
+    table = at.dataframe[0].value.set_index("study")
+    assert list(table.index) == ["less-qps", "threshold-qps", "less-pareto"]  # no __baselines__
+    row = table.loc["less-qps"]
+    assert (row["task"], row["strategy"], row["objective"]) == ("arith", "less", "qps")
+    assert (row["complete"], row["raced"], row["failed"], row["running"]) == (7, 1, 1, 1)
+    assert row["baseline_accuracy"] == pytest.approx(0.9)
+    assert row["baseline_mean_nfe"] == pytest.approx(32.0)
+    assert row["best_trial"] == 1 and row["best_quality_per_step"] == pytest.approx(4.0)
+    assert table.loc["less-pareto", "objective"] == "pareto"
+
+
+def test_pareto_page(storage):
+    at = open_page(PAGES[1])
+    shown = metrics(at)
+    assert shown["finished trials"] == "7" and shown["on the front"] == str(len(fs.FRONT))
+    assert shown["full-step accuracy"] == "90.0%" and shown["full-step NFE"] == "32.0"
+    hv = float(shown["hypervolume"])
+    assert 0 < hv < 1
+
+    front_table = at.dataframe[0].value
+    assert sorted(front_table["number"]) == sorted(fs.FRONT)
+    validated = front_table.set_index("number").loc[fs.VALIDATED]
+    assert validated["held_out_accuracy"] == pytest.approx(fs.HELD_OUT["accuracy"])
+
+    pareto, history = figures(at)[:2]
+    traces = {t["name"]: t for t in pareto["data"] if t.get("name")}
+    numbers = lambda name: sorted(c[0] for c in traces[name]["customdata"])  # noqa: E731
+    assert numbers("Pareto front") == sorted(fs.FRONT)
+    assert numbers("dominated") == fs.DOMINATED
+    assert numbers("infeasible (below the accuracy floor)") == fs.INFEASIBLE
+    assert numbers("raced (stopped early)") == fs.RACED
+    assert numbers("held-out figures (validated trials)") == [fs.VALIDATED]
+    assert values(traces["full-step baseline"]["x"]) == [32.0]
+    assert "front of threshold-qps (threshold)" in traces
+    assert "front of less-pareto (less)" in traces
+    assert all(t["type"] == "scatter" for t in pareto["data"])  # small study: SVG
+    assert values(history["data"][0]["y"])[-1] == pytest.approx(hv, abs=1e-3)
+
+
+def test_trial_page(storage):
+    at = open_page(PAGES[2], trial=fs.VALIDATED)
+    shown = metrics(at)
+    assert shown["accuracy"] == "90.0%" and shown["mean NFE"] == "8.00"
+    assert shown["speed-up vs full-step"] == "4.00x"
+    params, figures_table, outcomes = (d.value for d in at.dataframe[:3])
+    assert list(params["param"]) == ["tau_conf", "window", "js_delta"]
+    held = figures_table.set_index("figure")["held-out split"]
+    assert held["accuracy"] == "0.88"
+    assert len(outcomes) == fs.N_TUNE
+    assert {"id", "prompt", "answer", "score", "nfe"} <= set(outcomes)
+    timeline = figures(at)[0]
+    heatmap = timeline["data"][0]
+    assert heatmap["type"] == "heatmap" and len(heatmap["z"][0]) == 32  # arith: gen_length 32
+    assert not at.warning
+
+
+def test_trial_page_marks_a_raced_trial(storage):
+    at = open_page(PAGES[2], trial=fs.RACED[0])
+    assert any("Racing stopped this trial early" in w.value for w in at.warning)
+    assert len(at.dataframe[2].value) == fs.N_TUNE // 2
+
+
+@pytest.mark.parametrize("study", ["less-qps", "less-pareto"])
+def test_analysis_page(storage, study):
+    at = open_page(PAGES[3], study=study)
+    for target in ("quality_per_step", "accuracy", "mean_nfe"):
+        at.radio[0].set_value(target).run()
+        assert not at.exception, [e.message for e in at.exception]
+        importance, parallel = figures(at)
+        assert sorted(importance["data"][0]["y"]) == ["1-tau_conf", "js_delta", "window"]
+        assert parallel["layout"]["title"]["text"] == "Parallel Coordinate Plot"
+        assert parallel["data"]
+
+
+def test_export_page_writes_a_profile(writable_storage, tmp_path):
+    at = open_page(PAGES[4], trial=fs.VALIDATED)
+    assert any("Held-out figures are stored" in i.value for i in at.info)
+    at.button(key="export_button").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    path = tmp_path / "profiles" / f"less-qps-trial{fs.VALIDATED}.json"
+    profile = sampler.load_profile(path)
+    assert profile.provenance.trial == fs.VALIDATED and profile.provenance.study == "less-qps"
+    assert profile.metrics["accuracy"] == pytest.approx(fs.HELD_OUT["accuracy"])
+    assert profile.params["window"] == fs.LESS_TRIALS[fs.VALIDATED].params["window"]
+    assert json.loads(at.code[0].value) == json.loads(path.read_text())  # shown = saved
+    assert at.get("download_button")
+
+
+def test_export_of_an_unvalidated_trial_measures_the_held_out_split_first(writable_storage):
+    at = open_page(PAGES[4], trial=0)
+    assert any("not validated yet" in i.value for i in at.info)
+    at.button(key="export_button").click().run()
+    assert not at.exception
+    # the test model has no skill: validation decodes the held-out split, then stops, in one line
+    assert len(at.error) == 1 and "full-step decoding scores 0 on the test split" in at.error[0].value
+
+
+def test_export_page_error_is_one_line(writable_storage, tmp_path):
+    blocker = tmp_path / "profiles"
+    blocker.write_text("a file where the folder should be")
+    at = open_page(PAGES[4], trial=fs.VALIDATED)
+    at.button(key="export_button").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "cannot save the profile" in at.error[0].value
+
+
+def test_a_study_without_finished_trials(tmp_path, monkeypatch, smoke_model_dir):
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    running = fs.Fake({"tau_conf": 0.9, "window": 2, "js_delta": 1e-3}, state=fs.TrialState.RUNNING)
+    fs.create(fs.runner_for(url, model=smoke_model_dir, name="fresh"), [running])
+    monkeypatch.setenv("TUNER_STORAGE", url)
+    for page in PAGES:
+        at = open_page(page, study="fresh")
+        assert not at.error, [e.value for e in at.error]
+    assert any("No finished trial yet" in i.value for i in open_page(PAGES[1], study="fresh").info)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_unreachable_storage_is_a_message(tmp_path, monkeypatch, page):
+    monkeypatch.setenv("TUNER_STORAGE", f"sqlite:///{tmp_path / 'missing' / 'db.sqlite3'}")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    if page != PAGES[0]:
+        at.switch_page(page).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "no study database at" in at.error[0].value
+
+
+def test_malformed_storage_url_is_a_message(monkeypatch):
+    monkeypatch.setenv("TUNER_STORAGE", "not a url")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "malformed storage URL" in at.error[0].value
+
+
+def test_empty_storage_is_a_message(tmp_path, monkeypatch):
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    optuna.create_study(storage=url, study_name="x")
+    optuna.delete_study(storage=url, study_name="x")  # tables exist, no study
+    monkeypatch.setenv("TUNER_STORAGE", url)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception and not at.error
+    assert any("No studies" in i.value for i in at.info)
+
+
+def test_hypervolume_area():
+    from dashboard.data import _area
+
+    assert _area([(8.0, 0.9)], 32.0) == pytest.approx(0.9 * 24 / 32)
+    two = _area([(8.0, 0.9), (16.0, 1.0)], 32.0)
+    assert two == pytest.approx((0.9 * 24 + 0.1 * 16) / 32)
+    assert _area([(40.0, 1.0)], 32.0) == 0.0  # slower than full-step: no area
+    assert math.isclose(_area([], 32.0), 0.0)
