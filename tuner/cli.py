@@ -101,6 +101,9 @@ def optimize(
     model: Optional[str] = typer.Option(None, help="bundled name, folder or hub id"),
     strategy: Optional[str] = typer.Option(None, help="strategy to tune (default: less)"),
     trials: Optional[int] = typer.Option(None, help="trials to run now"),
+    target: Optional[int] = typer.Option(None, min=1,
+                                         help="run until the study holds N complete trials, "
+                                              "whichever worker ran them (for scale-out)"),
     timeout: Optional[float] = typer.Option(None, help="stop starting trials after S seconds"),
     objective: Optional[str] = typer.Option(None, help="qps | pareto | budget"),
     storage: Optional[str] = StorageOpt,
@@ -121,7 +124,9 @@ def optimize(
                                         "starts, and stop (what one init job does before workers)"),
 ) -> None:
     """Search the strategy's thresholds for TASK; creates the study or resumes it."""
-    from .study import StudyRunner, trial_metrics
+    from optuna.trial import TrialState
+
+    from .study import StudyRunner, count_states, trial_metrics
 
     with errors():
         spec = load_spec(task, spec_path).with_overrides(
@@ -134,8 +139,12 @@ def optimize(
             from .workers import check_shared_storage
 
             check_shared_storage(runner.url)
-            if spec.trials is None:
-                raise UsageError("--workers needs a number of trials (--trials N) to share out.")
+            if spec.trials is None and target is None:
+                raise UsageError("--workers needs a number of trials: --trials N (more) or "
+                                 "--target N (in all).")
+        if target is not None and trials is not None:
+            raise UsageError("give --trials (how many more) or --target (how many in all), "
+                             "not both.")
         runner.model  # a wrong model fails here, before anything is printed or written
         err.print(f"study [bold]{runner.study_name}[/] in {runner.url_masked}: task {spec.task}, "
                   f"model {spec.model}, strategy {spec.strategy}, objective {spec.objective}",
@@ -144,7 +153,7 @@ def optimize(
             base = runner.baseline("tune", progress=progress)
         err.print(f"baseline (full-step, {base.n} tuning examples): accuracy {base.accuracy:.1%}, "
                   f"mean NFE {base.mean_nfe:.2f}", highlight=False)
-        total = spec.trials
+        total = spec.trials if target is None else None
         if init_only:
             study_obj = runner.create_or_resume()
             out.print(f"study {runner.study_name} ready in {runner.url_masked}: "
@@ -152,22 +161,28 @@ def optimize(
                       highlight=False)
             return
         if workers > 1:
-            from .workers import run_workers, split_trials
+            from .workers import run_workers
 
             study_obj = runner.create_or_resume()
+            done = count_states(study_obj)[TrialState.COMPLETE]
+            goal = target if target is not None else done + total
             flags = _flags(task=task, model=model, strategy=strategy, timeout=timeout,
-                           objective=objective, storage=runner.url, study=runner.study_name,
+                           objective=objective, study=runner.study_name,
                            sampler=sampler_name, n_tune=n_tune, accuracy_floor=accuracy_floor,
                            tolerance=tolerance, seed=seed, device=device, data=data,
                            spec=spec_path, no_reuse=no_reuse, no_racing=no_racing)
             with bar(f"trials on {workers} workers") as progress:
-                run_workers(flags, split_trials(total, workers), study_obj,
-                            on_progress=lambda done: progress(done, total))
+                # The URL travels in the environment: a password on a command line shows in `ps`.
+                run_workers([*flags, "--target", str(goal)], workers, study_obj, url=runner.url,
+                            on_progress=lambda n: progress(n - done, max(goal - done, 0)))
             out.print(_front_table(runner.load(), f"Pareto front of {runner.study_name}"))
             return
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), TextColumn("{task.fields[best]}"), console=err,
                       transient=True) as progress:
+            if target is not None:
+                total = max(target - count_states(runner.create_or_resume())[TrialState.COMPLETE],
+                            0)
             job = progress.add_task("trials", total=total, best="")
             best: dict[str, float] = {}
 
@@ -180,7 +195,7 @@ def optimize(
                         f"{best['speedup']:.2f}x" if best else "")
                 progress.update(job, advance=1, best=note)
 
-            study_obj = runner.optimize(on_trial=on_trial)
+            study_obj = runner.optimize(on_trial=on_trial, target=target)
         out.print(_front_table(study_obj, f"Pareto front of {runner.study_name} "
                                           f"({len(study_obj.trials)} trials)"))
 

@@ -14,11 +14,33 @@ from .errors import StorageError
 from .spec import studies_dir
 
 __all__ = ["default_url", "resolve_url", "check_url", "open_storage", "mask_url", "is_sqlite",
-           "STORAGE_ENV", "HEARTBEAT_INTERVAL", "GRACE_PERIOD"]
+           "heartbeat_settings",
+           "STORAGE_ENV", "HEARTBEAT_INTERVAL", "GRACE_PERIOD", "MAX_RETRY"]
 
 STORAGE_ENV = "TUNER_STORAGE"
-HEARTBEAT_INTERVAL = 10   # seconds between a running trial's heartbeats
-GRACE_PERIOD = 30         # a trial without a heartbeat for this long is failed and retried
+HEARTBEAT_INTERVAL = 10   # seconds between a running trial's heartbeats ($TUNER_HEARTBEAT_INTERVAL)
+GRACE_PERIOD = 30         # a trial silent this long is failed and retried ($TUNER_GRACE_PERIOD)
+MAX_RETRY = 3             # times one trial is re-run after its worker died
+
+
+def heartbeat_settings() -> tuple[int, int]:
+    """``(heartbeat_interval, grace_period)`` in seconds, from the environment or the defaults."""
+    values = []
+    for name, default in (("TUNER_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL),
+                          ("TUNER_GRACE_PERIOD", GRACE_PERIOD)):
+        raw = os.environ.get(name)
+        try:
+            value = default if raw in (None, "") else int(raw)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise StorageError(f"${name} must be a whole number of seconds > 0, got {raw!r}.")
+        values.append(value)
+    interval, grace = values
+    if grace <= interval:
+        raise StorageError(f"$TUNER_GRACE_PERIOD ({grace} s) must exceed "
+                           f"$TUNER_HEARTBEAT_INTERVAL ({interval} s), or live trials are failed.")
+    return interval, grace
 
 
 def default_url() -> str:
@@ -78,13 +100,13 @@ def open_storage(url: str | None = None, *, create: bool = True) -> RDBStorage:
                                    "`tuner optimize` first or pass --storage.")
     else:
         engine_kwargs["pool_pre_ping"] = True
+    interval, grace = heartbeat_settings()
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5, but needed
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
-                grace_period=GRACE_PERIOD,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
     except ImportError as err:
         raise StorageError(f"storage {mask_url(url)} needs a database driver: {err.msg}. "
                            "For PostgreSQL: pip install psycopg2-binary.") from None

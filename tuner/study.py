@@ -11,7 +11,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import socket
+import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable
@@ -31,10 +35,13 @@ from .storage import check_url, open_storage, resolve_url
 from .tasks import Task, get_task, hash_examples
 
 __all__ = ["StudyRunner", "Baseline", "quality_per_step", "front", "default_study_name",
-           "BASELINES_STUDY", "trial_metrics"]
+           "BASELINES_STUDY", "trial_metrics", "run_to_target", "count_states", "WORKER"]
 
 BASELINES_STUDY = "__baselines__"
 """A study holding no trials: its attributes store full-step baselines, shared by all studies."""
+
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+"""This process, as recorded in each trial's ``worker`` attribute (host:pid)."""
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -251,14 +258,25 @@ class StudyRunner:
         names = {"qps": ["quality_per_step"], "pareto": ["accuracy", "mean_nfe"],
                  "budget": ["mean_nfe"]}[self.spec.objective]
         existing = {s.study_name for s in optuna.get_all_study_summaries(self.storage)}
-        if self.study_name in existing:
-            study = optuna.load_study(study_name=self.study_name, storage=self.storage,
-                                      sampler=self._sampler())
-            self._check_identity(study)
-            return study
-        study = optuna.create_study(storage=self.storage, study_name=self.study_name,
-                                    directions=directions, sampler=self._sampler())
-        study.set_metric_names(names)
+        if self.study_name not in existing:
+            try:
+                study = optuna.create_study(storage=self.storage, study_name=self.study_name,
+                                            directions=directions, sampler=self._sampler())
+            except optuna.exceptions.DuplicatedStudyError:
+                pass  # another worker created it a moment ago: resume theirs
+            else:
+                return self._initialise(study, names)
+        study = optuna.load_study(study_name=self.study_name, storage=self.storage,
+                                  sampler=self._sampler())
+        self._check_identity(study)
+        return study
+
+    def _initialise(self, study: optuna.Study, names: list[str]) -> optuna.Study:
+        """Metric names, identity, spec and warm starts of a study this process just created
+        (only the creator enqueues, so concurrent workers never duplicate a warm start)."""
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2, still in 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
         study.set_user_attr("identity", self.identity())
         study.set_user_attr("spec", self.spec_dict())
         for params in warm_starts(self.spec.strategy, self.space, self.spec.decoding):
@@ -271,6 +289,7 @@ class StudyRunner:
         evaluator = self.evaluator("tune")
 
         def run(trial: optuna.Trial):
+            trial.set_user_attr("worker", WORKER)
             params = suggest(trial, self.space, self.fixed)
             try:
                 strategy = make_strategy(spec.strategy, params)
@@ -311,14 +330,55 @@ class StudyRunner:
         return metrics
 
     def optimize(self, *, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
-                 baseline_progress: Callable[[int, int], Any] | None = None) -> optuna.Study:
-        """Run ``spec.trials`` more trials (or until ``spec.timeout``) on the study."""
+                 baseline_progress: Callable[[int, int], Any] | None = None,
+                 target: int | None = None) -> optuna.Study:
+        """Run ``spec.trials`` more trials (or until ``spec.timeout``) on the study; with
+        ``target``, run trials until the study holds ``target`` complete ones, whichever
+        worker ran them (see :func:`run_to_target`)."""
         baseline = self.baseline("tune", progress=baseline_progress)
         study = self.create_or_resume()
         study.set_user_attr("baseline_tune", json.loads(baseline.to_json()) | {"scores": None})
         callbacks = [on_trial] if on_trial else None
-        study.optimize(self.objective(baseline), n_trials=self.spec.trials,
-                       timeout=self.spec.timeout, callbacks=callbacks, catch=())
+        if target is not None:
+            run_to_target(study, self.objective(baseline), target, timeout=self.spec.timeout,
+                          callbacks=callbacks)
+        else:
+            study.optimize(self.objective(baseline), n_trials=self.spec.trials,
+                           timeout=self.spec.timeout, callbacks=callbacks, catch=())
         return study
+
+
+def count_states(study: optuna.Study) -> Counter:
+    """How many of the study's trials are in each state (``Counter`` keyed by ``TrialState``)."""
+    return Counter(t.state for t in study.get_trials(deepcopy=False))
+
+
+def run_to_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any], target: int, *,
+                  timeout: float | None = None, callbacks: list | None = None,
+                  poll_s: float | None = None) -> None:
+    """Run trials one at a time until the study holds ``target`` complete trials.
+
+    Meant for many workers on one study. A worker starts a trial while something is waiting
+    (a warm start, or the retry of a trial whose worker died) or while complete plus running
+    trials fall short of the target; otherwise it waits for the running trials of others, failing
+    stale ones as it polls, so that a dead worker's trial is retried rather than left running.
+    It returns once the target is met and nothing runs or waits.
+    """
+    from optuna.storages import fail_stale_trials
+
+    interval = study._storage.get_heartbeat_interval() if hasattr(
+        study._storage, "get_heartbeat_interval") else None
+    poll_s = poll_s or float(interval or 1)
+    began = time.monotonic()
+    while timeout is None or time.monotonic() - began < timeout:
+        fail_stale_trials(study)
+        n = count_states(study)
+        done, running, waiting = n[TrialState.COMPLETE], n[TrialState.RUNNING], n[TrialState.WAITING]
+        if waiting or done + running < target:
+            study.optimize(objective, n_trials=1, callbacks=callbacks, catch=())
+        elif done >= target and not running:
+            return
+        else:
+            time.sleep(poll_s)
 
 

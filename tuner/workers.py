@@ -4,6 +4,7 @@ coordinates them). SQLite cannot take concurrent writers, so this needs e.g. Pos
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -13,9 +14,9 @@ import optuna
 from optuna.trial import TrialState
 
 from .errors import TunerError, UsageError
-from .storage import is_sqlite, mask_url
+from .storage import STORAGE_ENV, is_sqlite, mask_url
 
-__all__ = ["split_trials", "run_workers", "check_shared_storage"]
+__all__ = ["run_workers", "check_shared_storage"]
 
 
 def check_shared_storage(url: str) -> None:
@@ -25,29 +26,19 @@ def check_shared_storage(url: str) -> None:
                          "HOST/DB (see 'Scaling out' in the README).")
 
 
-def split_trials(total: int, workers: int) -> list[int]:
-    """``total`` trials over ``workers`` processes, the remainder on the first ones."""
-    base, extra = divmod(total, workers)
-    return [base + (i < extra) for i in range(workers) if base + (i < extra) > 0]
-
-
-def run_workers(args: Sequence[str], trials: list[int], study: optuna.Study,
+def run_workers(args: Sequence[str], workers: int, study: optuna.Study, *, url: str,
                 on_progress: Callable[[int], None] | None = None, poll_s: float = 1.0) -> None:
-    """Start one `tuner optimize <args> --trials K` process per entry of ``trials`` and wait for
-    all of them, reporting the study's count of finished trials. Raises if any worker failed."""
-    start = sum(t.state.is_finished() for t in study.trials)
-    procs = [subprocess.Popen([sys.executable, "-m", "tuner.cli", "optimize", *args,
-                               "--trials", str(k)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for k in trials]
+    """Start ``workers`` processes of `tuner optimize <args>` (``args`` carry ``--target``) and
+    wait for all of them, reporting the study's count of complete trials. Raises if any failed."""
+    env = {**os.environ, STORAGE_ENV: url}
+    procs = [subprocess.Popen([sys.executable, "-m", "tuner.cli", "optimize", *args], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(workers)]
     try:
         while any(p.poll() is None for p in procs):
             time.sleep(poll_s)
             if on_progress is not None:
-                done = sum(t.state.is_finished() for t in
-                           study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
-                                                                     TrialState.FAIL,
-                                                                     TrialState.PRUNED)))
-                on_progress(done - start)
+                on_progress(len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))))
     except KeyboardInterrupt:
         for p in procs:
             p.send_signal(2)  # SIGINT: each worker fails its running trial and exits cleanly

@@ -1,0 +1,172 @@
+"""Many `tuner optimize` processes on one PostgreSQL study: concurrency, a worker killed with
+SIGKILL mid-trial, and the dashboard reading while they write.
+
+Each worker is a real process (`python -m tuner.cli optimize ...`), as in docker-compose.yml.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.slow
+
+N_TUNE = "60"
+"""Tuning problems per trial: enough that a trial takes a moment, so a kill can land inside one."""
+
+
+def _worker(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tuner.cli", "optimize", "--task", "arith",
+                             "--n-tune", N_TUNE, *args], env=dict(os.environ),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[tuple[int, str]]:
+    """Wait for every process; return (exit code, stdout + stderr) of each."""
+    results = []
+    deadline = time.time() + timeout
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=max(1.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        results.append((p.returncode, out + err))
+    return results
+
+
+def _states(study: optuna.Study) -> Counter:
+    return Counter(t.state for t in study.get_trials(deepcopy=False))
+
+
+def _params_key(trial) -> str:
+    return json.dumps(trial.params, sort_keys=True)
+
+
+def test_four_workers_five_trials_each_make_exactly_twenty(pg_storage):
+    """Four processes start at once on a study none of them has created: exactly 20 complete
+    trials, each warm start enqueued once, no failure, and the password never printed."""
+    from dashboard import data
+
+    name = "four-by-five"
+    procs = [_worker("--study", name, "--trials", "5") for _ in range(4)]
+
+    # The dashboard's reads while the workers write: never an error, counts never go down.
+    seen: list[int] = []
+    while any(p.poll() is None for p in procs):
+        data.reload()
+        if name in data.study_names(pg_storage):
+            table = data.trials(pg_storage, name)
+            overview = data.studies(pg_storage)
+            assert name in set(overview["study"])
+            seen.append(int((table["state"] == "COMPLETE").sum()) if len(table) else 0)
+            data.hypervolume(pg_storage, name)
+        time.sleep(0.5)
+    assert seen == sorted(seen), f"complete-trial counts went down while reading: {seen}"
+
+    results = _finish(procs)
+    for code, text in results:
+        assert code == 0, text[-2000:]
+        assert PASSWORD not in text
+
+    study = optuna.load_study(study_name=name, storage=pg_storage)
+    states = _states(study)
+    assert states[TrialState.COMPLETE] == 20, states
+    assert set(states) == {TrialState.COMPLETE}, states
+    warm = [t for t in study.trials if t.user_attrs.get("warm_start")]
+    assert warm, "no warm start was enqueued"
+    keys = [_params_key(t) for t in warm]
+    assert len(keys) == len(set(keys)), f"a warm start was enqueued twice: {keys}"
+    assert PASSWORD not in json.dumps(study.user_attrs)
+    workers = {t.user_attrs.get("worker") for t in study.trials}
+    assert len(workers) == 4, f"expected trials from 4 worker processes, got {workers}"
+
+    data.reload()
+    final = data.trials(pg_storage, name)
+    assert (final["state"] == "COMPLETE").sum() == 20
+
+
+def test_a_worker_killed_mid_trial_is_retried_and_the_target_is_reached(pg_storage):
+    """kill -9 of a worker inside a trial: after the grace period that trial is FAIL and re-run
+    by another worker, the study still reaches its target, and earlier trials are untouched."""
+    name, target = "kill-a-worker", 14
+    init = _finish([_worker("--study", name, "--init-only")])
+    assert init[0][0] == 0, init[0][1][-2000:]
+    procs = [_worker("--study", name, "--target", str(target)) for _ in range(4)]
+    victim = procs[0]
+    worker_id = f"{os.uname().nodename}:{victim.pid}"
+    study = optuna.load_study(study_name=name, storage=pg_storage)
+
+    def running_trials_of_victim():
+        return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if t.user_attrs.get("worker") == worker_id]
+
+    # Wait until the victim has finished a trial and is evaluating its next one (every param
+    # drawn), then kill it.
+    deadline = time.time() + 300
+    killed = None
+    while time.time() < deadline and killed is None:
+        done_by_victim = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                          if t.user_attrs.get("worker") == worker_id]
+        n_params = len(done_by_victim[0].params) if done_by_victim else None
+        if done_by_victim and any(len(t.params) == n_params for t in running_trials_of_victim()):
+            before = {t.number: (t.values, t.params, t.user_attrs.get("metrics"))
+                      for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            killed = running_trials_of_victim()
+        else:
+            time.sleep(0.05)
+    assert killed, "the victim never had a trial running after a complete one"
+    assert victim.returncode == -signal.SIGKILL
+    dead = killed[0]
+
+    results = _finish(procs[1:])
+    for code, text in results:
+        assert code == 0, text[-2000:]
+
+    study = optuna.load_study(study_name=name, storage=pg_storage)
+    trials = {t.number: t for t in study.trials}
+    states = _states(study)
+    assert trials[dead.number].state == TrialState.FAIL
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert len(retries) == 1, f"expected one retry of trial {dead.number}, got {retries}"
+    assert retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == dead.params
+    assert retries[0].user_attrs.get("worker") != worker_id
+    assert states[TrialState.COMPLETE] >= target, states
+    assert states[TrialState.RUNNING] == states[TrialState.WAITING] == 0, states
+    assert states[TrialState.FAIL] == 1, states
+    for number, (values, params, metrics) in before.items():
+        t = trials[number]
+        assert (t.state, t.values, t.params, t.user_attrs.get("metrics")) == \
+            (TrialState.COMPLETE, values, params, metrics), f"trial {number} changed"
+
+
+def test_local_workers_flag_shares_a_study(pg_storage):
+    """`tuner optimize --workers 3 --trials 6` runs 6 more complete trials across 3 processes,
+    and refuses nothing on PostgreSQL."""
+    from typer.testing import CliRunner
+
+    from tuner.cli import app
+
+    name = "local-workers"
+    result = CliRunner().invoke(app, ["optimize", "--task", "arith", "--n-tune", N_TUNE,
+                                      "--study", name, "--workers", "3", "--trials", "6"])
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+    study = optuna.load_study(study_name=name, storage=pg_storage)
+    states = _states(study)
+    assert states[TrialState.COMPLETE] == 6, states
+    assert len({t.user_attrs.get("worker") for t in study.trials}) >= 2
