@@ -21,6 +21,7 @@ import argparse
 import datetime
 import json
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -78,13 +79,17 @@ def tune_strategy(spec, strategy: str, storage: str, model) -> tuple[StudyRunner
     return runner, points
 
 
-def sampler_curves(spec, storage: str, model) -> dict[str, list[float]]:
-    """Hypervolume of the tuning-split front after each trial, per Optuna sampler, on `less`."""
+def sampler_curves(spec, storage: str, model, tpe: StudyRunner) -> dict[str, list[float]]:
+    """Hypervolume of the tuning-split front after each trial, per Optuna sampler, on `less`
+    (TPE is the spec's sampler: its study is the `less` study already run, ``tpe``)."""
     curves = {}
     for name in ("tpe", "gp", "random"):
-        runner = StudyRunner(spec.with_overrides(sampler=name), storage=storage,
-                             study_name=f"bench-sampler-{name}", model=model)
-        study = runner.optimize()
+        if name == spec.sampler:
+            runner, study = tpe, tpe.load()
+        else:
+            runner = StudyRunner(spec.with_overrides(sampler=name), storage=storage,
+                                 study_name=f"bench-sampler-{name}", model=model)
+            study = runner.optimize()
         base = runner.baseline("tune")
         curve = []
         for n in range(1, len(study.trials) + 1):
@@ -178,15 +183,18 @@ def markdown(results: dict, curves: dict, savings: dict, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="6 trials, 60 tuning / 100 held-out problems")
     ap.add_argument("--trials", type=int, default=None)
+    ap.add_argument("--n-tune", type=int, default=None, help="tuning problems (default: spec)")
+    ap.add_argument("--n-test", type=int, default=None, help="held-out problems (default: spec)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     trials = args.trials or (6 if args.quick else 30)
-    spec = load_spec("arith").with_overrides(
-        trials=trials, **({"n_tune": 60, "n_test": 100} if args.quick else {}))
+    sizes = {"n_tune": 60, "n_test": 100} if args.quick else {}
+    sizes.update({k: v for k, v in (("n_tune", args.n_tune), ("n_test", args.n_test)) if v})
+    spec = load_spec("arith").with_overrides(trials=trials, **sizes)
     started = time.perf_counter()
     model = sampler.load_model(spec.model, device="cpu")
     results: dict = {}
@@ -209,7 +217,7 @@ def main() -> None:
             results[name] = summarise(results[name]["front"], full, oracle)
         results["full_step"], results["oracle"] = full, oracle
         print("comparing Optuna samplers on less...", flush=True)
-        curves = sampler_curves(spec, storage, model)
+        curves = sampler_curves(spec, storage, model, runner)
         print("counting forward passes with reuse + racing off...", flush=True)
         less_study = runner.load()
         on_rows = sum(int(trial_metrics(t).get("forward_rows", 0)) for t in less_study.trials)
@@ -217,8 +225,7 @@ def main() -> None:
                           reuse=False, racing=False).optimize()
         off_rows = sum(int(trial_metrics(t).get("forward_rows", 0)) for t in off.trials)
     wall = time.perf_counter() - started
-    command = "python bench/frontier.py" + (" --quick" if args.quick else "") + \
-        (f" --trials {args.trials}" if args.trials else "")
+    command = " ".join(["python bench/frontier.py", *(argv if argv is not None else sys.argv[1:])])
     meta = {"command": command, "date": datetime.date.today().isoformat(),
             "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, CPU",
             "trials": trials, "n_tune": spec.n_tune, "n_test": spec.n_test, "wall_s": wall}

@@ -3,7 +3,8 @@
 Every problem has a ``question`` and an ``answer`` written the GSM8K way: lines of working (here,
 equations) and a final line ``#### N``. Three kinds are mixed:
 
-- ``arith``: add and subtract small numbers in one or two steps; one right answer.
+- ``arith``: add and subtract one-digit numbers in one or two steps (every value within
+  0..18); one right answer.
 - ``split``: share N things between two non-empty bags; *any* ``a+b=N`` with ``a, b >= 1`` is right,
   as long as the final line repeats ``a``.
 - ``order``: write the given digits, each once, in any order; *any* permutation is right, as long as
@@ -44,7 +45,11 @@ BLOCK_LENGTH = 32
 """Recommended block length for decoding (one block: the answers are short)."""
 
 KINDS = ("arith", "split", "order")
-MIX = {"arith": 0.4, "split": 0.3, "order": 0.3}
+MAX_VALUE = 18
+"""``arith``: operands 1-9, and every intermediate and final value stays within 0..MAX_VALUE."""
+MAX_TOTAL = 12
+"""``split``: totals 3..MAX_TOTAL."""
+MIX = {"arith": 0.5, "split": 0.3, "order": 0.2}
 """Share of each kind in every split."""
 
 NAMES = ("Ann", "Bob", "Sam", "Mia", "Tom", "Eva", "Max", "Zoe", "Leo", "Ivy")
@@ -77,15 +82,15 @@ class ArithProblem:
 
 def _arith(rng: random.Random) -> ArithProblem:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    start = value = rng.randint(1, 20)
+    start = value = rng.randint(1, 9)
     clauses, lines = [], []
     for _ in range(rng.randint(1, 2)):
-        if value > 1 and rng.random() < 0.5:
-            delta, verb, sign = rng.randint(1, min(9, value)), rng.choice(LOSSES), "-"
-            new = value - delta
+        delta = rng.randint(1, 9)
+        if value + delta > MAX_VALUE or (delta <= value and rng.random() < 0.5):
+            delta = min(delta, value)
+            verb, sign, new = rng.choice(LOSSES), "-", value - delta
         else:
-            delta, verb, sign = rng.randint(1, 9), rng.choice(GAINS), "+"
-            new = value + delta
+            verb, sign, new = rng.choice(GAINS), "+", value + delta
         clauses.append(f"{verb} {delta}")
         lines.append(f"{value}{sign}{delta}={new}")
         value = new
@@ -96,7 +101,7 @@ def _arith(rng: random.Random) -> ArithProblem:
 
 def _split(rng: random.Random) -> ArithProblem:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    total = rng.randint(3, 15)
+    total = rng.randint(3, MAX_TOTAL)
     first = rng.randint(1, total - 1)
     question = f"{name} puts {total} {item} in 2 bags, none empty. How many in bag one?"
     answer = f"{first}+{total - first}={total}\n#### {first}"
