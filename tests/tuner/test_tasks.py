@@ -79,3 +79,13 @@ def test_gsm8k_reads_the_env_folder(tmp_path, monkeypatch):
             json.dumps({"question": f"{name}?", "answer": "#### 3"}) + "\n")
     monkeypatch.setenv("TUNER_DATA_DIR", str(tmp_path))
     assert get_task("gsm8k", data_dir=None).examples("test")[0].prompt == "test?"
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "studies").glob("*.toml")),
+                         ids=lambda p: p.stem)
+def test_every_shipped_spec_loads(path):
+    from tuner.spec import load_spec
+
+    spec = load_spec(path.stem, path)
+    assert spec.task == path.stem
+    assert spec.decoding.gen_length % spec.decoding.block_length == 0
