@@ -52,6 +52,7 @@ class TrainConfig:
     intermediate: int = 768
     eps: float = 1e-3
     threads: int = 2
+    device: str = "cpu"
     log_every: int = 200
     save_every: int = 0
 
@@ -111,10 +112,11 @@ def diffusion_loss(model: ModernBertForMaskedLM, ids: torch.Tensor, attention: t
     masked = torch.zeros_like(ids, dtype=torch.bool)
     masked[:, start:] = torch.rand(batch, ids.shape[1] - start, generator=generator) < t
     noisy = ids.masked_fill(masked, mask_id)
-    logits = model(input_ids=noisy, attention_mask=attention).logits[:, start:]
-    target = ids[:, start:]
-    ce = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
-    ce = ce * masked[:, start:] / t
+    device = model.device  # the noise is drawn on the CPU, so a run is the same on any device
+    logits = model(input_ids=noisy.to(device), attention_mask=attention.to(device)).logits[:, start:]
+    target = ids[:, start:].to(device)
+    ce = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
+    ce = ce * masked[:, start:].to(device) / t.to(device)
     return ce.sum() / (batch * target.shape[1])
 
 
@@ -135,7 +137,7 @@ def train(cfg: TrainConfig) -> dict:
     generator = torch.Generator().manual_seed(cfg.seed)
 
     tokenizer = build_tokenizer()
-    model = build_model(cfg, tokenizer)
+    model = build_model(cfg, tokenizer).to(cfg.device)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"config: {json.dumps(asdict(cfg))}", flush=True)
     print(f"model: ModernBERT {cfg.layers}x{cfg.hidden}, {n_params / 1e6:.2f} M parameters, "
@@ -213,6 +215,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     args = vars(parser.parse_args(argv))
     if args.pop("smoke"):
         args.update(SMOKE)
+    if args["device"].startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args['device']}: no CUDA device is available; use --device cpu")
     return TrainConfig(**args)
 
 
