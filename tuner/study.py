@@ -358,11 +358,11 @@ def run_to_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any],
                   poll_s: float | None = None) -> None:
     """Run trials one at a time until the study holds ``target`` complete trials.
 
-    Meant for many workers on one study. A worker starts a trial while something is waiting
-    (a warm start, or the retry of a trial whose worker died) or while complete plus running
-    trials fall short of the target; otherwise it waits for the running trials of others, failing
-    stale ones as it polls, so that a dead worker's trial is retried rather than left running.
-    It returns once the target is met and nothing runs or waits.
+    Meant for many workers on one study. A worker starts a trial while complete plus running
+    trials fall short of the target, or while the retry of a trial whose worker died is waiting;
+    otherwise it waits for the running trials of others, failing stale ones as it polls, so that a
+    dead worker's trial is retried rather than left running. It returns once the target is met
+    and nothing runs. Workers that look at the same moment may overshoot by a trial or so.
     """
     from optuna.storages import fail_stale_trials
 
@@ -372,9 +372,12 @@ def run_to_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any],
     began = time.monotonic()
     while timeout is None or time.monotonic() - began < timeout:
         fail_stale_trials(study)
-        n = count_states(study)
-        done, running, waiting = n[TrialState.COMPLETE], n[TrialState.RUNNING], n[TrialState.WAITING]
-        if waiting or done + running < target:
+        trials = study.get_trials(deepcopy=False)
+        n = Counter(t.state for t in trials)
+        done, running = n[TrialState.COMPLETE], n[TrialState.RUNNING]
+        retry = any(t.state == TrialState.WAITING and "failed_trial" in t.system_attrs
+                    for t in trials)
+        if retry or done + running < target:
             study.optimize(objective, n_trials=1, callbacks=callbacks, catch=())
         elif done >= target and not running:
             return

@@ -57,6 +57,22 @@ def test_optimize_validate_export_and_decode(storage, tmp_path):
 
 
 @pytest.mark.slow
+def test_target_counts_the_study_not_the_process(storage):
+    """--target N stops at N complete trials in the study; a rerun finds it met and adds none."""
+    import optuna
+
+    args = ["optimize", "--task", "arith", "--n-tune", "40", "--study", "target"]
+    _ok([*args, "--target", "3"])
+    _ok([*args, "--target", "3"])
+    study = optuna.load_study(study_name="target", storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    _ok([*args, "--target", "5"])
+    assert len(optuna.load_study(study_name="target", storage=storage).trials) == 5
+    both = runner.invoke(app, [*args, "--target", "5", "--trials", "2"])
+    assert both.exit_code == 2 and "not both" in both.stderr
+
+
+@pytest.mark.slow
 def test_eval_json_keys(storage):
     out = _ok(["eval", "--task", "arith", "--strategy", "threshold", "--params",
                json.dumps({"threshold": 0.9}), "--n", "20", "--json"])
