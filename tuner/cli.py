@@ -39,6 +39,10 @@ def fail(error: Exception) -> None:
 @contextmanager
 def errors() -> Iterator[None]:
     """Turn the library's errors into one line and an exit code; Ctrl-C into exit 130."""
+    import optuna
+
+    # The CLI reports a failed trial itself, in one line; Optuna's warning would add a traceback.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         yield
     except (TunerError, SamplerError) as error:
