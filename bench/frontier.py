@@ -105,6 +105,7 @@ def plot(results: dict, curves: dict, out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7.5, 5))
     full, oracle = results["full_step"], results["oracle"]
@@ -119,6 +120,8 @@ def plot(results: dict, curves: dict, out: Path) -> None:
     ax.axhline(100 * (full["accuracy"] - ISO_TOLERANCE), color="grey", ls=":", lw=1,
                label="full-step - 0.5 pt")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.set_xlabel("mean NFE (forward passes per problem, log scale)")
     ax.set_ylabel("held-out accuracy (%)")
     ax.set_title("arith / tiny-arith: tuned fronts on the held-out split")
