@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,8 @@ from .storage import STORAGE_ENV, mask_url, open_storage, resolve_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tune LESS (and baseline) samplers of diffusion LMs per task and model.")
-out = Console()
+# Piped output (a log, CI) gets room for the tables' params column instead of rich's 80 columns.
+out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 err = Console(stderr=True)
 
 StorageOpt = typer.Option(None, "--storage", envvar=STORAGE_ENV,

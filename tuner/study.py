@@ -371,7 +371,9 @@ def run_to_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any],
     poll_s = poll_s or float(interval or 1)
     began = time.monotonic()
     while timeout is None or time.monotonic() - began < timeout:
-        fail_stale_trials(study)
+        with warnings.catch_warnings():  # "experimental" since Optuna 2.9, still in 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
         n = Counter(t.state for t in trials)
         done, running = n[TrialState.COMPLETE], n[TrialState.RUNNING]
