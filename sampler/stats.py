@@ -25,6 +25,10 @@ from .settings import DecodingSettings
 __all__ = ["StepStats", "StatsTracker", "js_divergence"]
 
 
+_JS_CHUNK_ELEMENTS = 1 << 18
+"""Logits per chunk when :meth:`StepStats.js_at` computes JS (1 MiB of float32)."""
+
+
 def _entropy(log_p: Tensor) -> tuple[Tensor, Tensor]:
     """(p, H(p)) from log-probabilities. Summing p * log p term by term (all <= 0) avoids the
     cancellation of the shorter form lse - p . logits."""
@@ -136,10 +140,21 @@ class StepStats:
         out = torch.full_like(self.confidence, math.nan)
         if self.prev_logits is None:
             return out.masked_fill_(where, math.inf)
-        if where.any():
-            out[where] = js_divergence(self.logits[where], self.lse[where], self.prev_logits[where],
-                                       self.prev_lse[where], topk=self.settings.js_topk,
-                                       dtype=self.settings.torch_js_dtype)
+        index = where.nonzero(as_tuple=True)
+        n = index[0].numel()
+        if n:
+            # A few positions at a time: their V-wide temporaries stay in the CPU's cache
+            # instead of streaming N x V floats through memory a dozen times.
+            # (The top-k form reads each row once, in one top-k call: no chunks.)
+            chunk = (n if self.settings.js_topk is not None
+                     else max(1, _JS_CHUNK_ELEMENTS // self.logits.shape[-1]))
+            parts = []
+            for start in range(0, n, chunk):
+                sel = tuple(i[start:start + chunk] for i in index)
+                parts.append(js_divergence(self.logits[sel], self.lse[sel], self.prev_logits[sel],
+                                           self.prev_lse[sel], topk=self.settings.js_topk,
+                                           dtype=self.settings.torch_js_dtype))
+            out[index] = torch.cat(parts)
         return out
 
     @cached_property

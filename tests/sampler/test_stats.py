@@ -66,6 +66,22 @@ def test_tracker_history_persistence_and_first_step():
     assert torch.isnan(at[0, 0]) and torch.allclose(at[0, 1:], s2.js[0, 1:])
 
 
+def test_js_at_in_chunks_matches_the_full_computation(monkeypatch):
+    """js_at computes JS a few positions at a time; the chunks must add up to the full tensor."""
+    import sampler.stats as stats
+
+    monkeypatch.setattr(stats, "_JS_CHUNK_ELEMENTS", 30)  # 3 positions of 10 tokens per chunk
+    tracker = StatsTracker(DecodingSettings(gen_length=8), mask_id=9)
+    gen = torch.Generator().manual_seed(3)
+    l1 = torch.randn(2, 8, 10, generator=gen)
+    _update(tracker, l1.clone())
+    s2 = _update(tracker, (l1 + torch.randn(2, 8, 10, generator=gen)).clone())
+    where = torch.rand(2, 8, generator=gen) < 0.7
+    at = s2.js_at(where)
+    assert torch.isnan(at[~where]).all()
+    assert torch.allclose(at[where], s2.js[where], atol=1e-6)
+
+
 def test_mask_token_is_excluded_from_the_statistics():
     tracker = StatsTracker(DecodingSettings(gen_length=2), mask_id=0)
     logits = torch.zeros(1, 2, 4)
