@@ -30,22 +30,10 @@ import torch
 
 import sampler
 from tuner import StudyRunner, load_spec, validate
-from tuner.study import front, trial_metrics
+from tuner.study import front, hypervolume, trial_metrics
 
 STRATEGIES = ("less", "threshold", "factor", "klass", "entropy_bound", "fixed")
 ISO_TOLERANCE = 0.005   # "iso-accuracy": held-out accuracy >= full-step accuracy - 0.5 point
-
-
-def hypervolume(points: list[tuple[float, float]]) -> float:
-    """Area dominated by (accuracy, nfe_fraction) points above accuracy 0 and below fraction 1."""
-    pts = sorted((min(max(f, 0.0), 1.0), max(a, 0.0)) for a, f in points if f < 1.0)
-    area, best_acc = 0.0, 0.0
-    # sweep from the cheapest point: each point adds the accuracy it improves over the cheaper ones
-    for i, (frac, acc) in enumerate(pts):
-        best_acc = max(best_acc, acc)
-        next_frac = pts[i + 1][0] if i + 1 < len(pts) else 1.0
-        area += best_acc * (next_frac - frac)
-    return area
 
 
 def summarise(points: list[dict], full: dict, oracle: dict) -> dict:

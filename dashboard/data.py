@@ -28,6 +28,7 @@ from tuner.errors import TunerError
 from tuner.spec import StudySpec, studies_dir
 from tuner.storage import open_storage, resolve_url
 from tuner.study import BASELINES_STUDY, StudyRunner, front, trial_metrics
+from tuner.study import hypervolume as study_hypervolume  # the page's own `hypervolume` is a history
 from tuner.validate import best_trial, export, held_out
 
 from . import PROFILES_ENV
@@ -221,13 +222,9 @@ def references(url: str, name: str) -> pd.DataFrame:
 
 
 def _area(points: list[tuple[float, float]], ref_nfe: float) -> float:
-    """Area dominated by (mean_nfe, accuracy) front points, up to ``ref_nfe``, over ``ref_nfe``."""
-    area, covered = 0.0, 0.0
-    for nfe, acc in sorted(points, key=lambda p: p[1]):
-        if nfe < ref_nfe and acc > covered:
-            area += (ref_nfe - nfe) * (acc - covered)
-            covered = acc
-    return area / ref_nfe
+    """Area dominated by (mean_nfe, accuracy) front points, up to ``ref_nfe``, over ``ref_nfe``
+    (:func:`tuner.study.hypervolume` with NFE as a fraction of ``ref_nfe``)."""
+    return study_hypervolume([(acc, nfe / ref_nfe) for nfe, acc in points])
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

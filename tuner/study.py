@@ -35,7 +35,8 @@ from .storage import check_url, open_storage, resolve_url
 from .tasks import Task, get_task, hash_examples
 
 __all__ = ["StudyRunner", "Baseline", "quality_per_step", "front", "default_study_name",
-           "BASELINES_STUDY", "trial_metrics", "run_to_target", "count_states", "WORKER"]
+           "BASELINES_STUDY", "trial_metrics", "hypervolume", "run_to_target", "count_states",
+           "WORKER"]
 
 BASELINES_STUDY = "__baselines__"
 """A study holding no trials: its attributes store full-step baselines, shared by all studies."""
@@ -95,6 +96,20 @@ def front(trials: list[FrozenTrial], *, feasible_only: bool = True) -> list[Froz
         if not dominated:
             out.append((nfe, -acc, t.number, t))
     return [t for *_, t in sorted(out)]
+
+
+def hypervolume(points: list[tuple[float, float]]) -> float:
+    """Area dominated by ``(accuracy, nfe_fraction)`` points, ``nfe_fraction`` being mean NFE over
+    full-step mean NFE, against the reference point (accuracy 0, fraction 1): 1.0 would be every
+    answer right at no cost, full-step alone scores 0. Any points, dominated ones included."""
+    pts = sorted((min(max(f, 0.0), 1.0), max(a, 0.0)) for a, f in points if f < 1.0)
+    area, best_acc = 0.0, 0.0
+    # sweep from the cheapest point: each point adds the accuracy it improves over the cheaper ones
+    for i, (frac, acc) in enumerate(pts):
+        best_acc = max(best_acc, acc)
+        next_frac = pts[i + 1][0] if i + 1 < len(pts) else 1.0
+        area += best_acc * (next_frac - frac)
+    return area
 
 
 class StudyRunner:

@@ -12,11 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 
 import optuna
 import pytest
 from optuna.trial import TrialState
+
+from tuner.study import count_states
 
 from .conftest import PASSWORD
 
@@ -44,10 +45,6 @@ def _finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[tuple[i
             out, err = p.communicate()
         results.append((p.returncode, out + err))
     return results
-
-
-def _states(study: optuna.Study) -> Counter:
-    return Counter(t.state for t in study.get_trials(deepcopy=False))
 
 
 def _params_key(trial) -> str:
@@ -81,7 +78,7 @@ def test_four_workers_five_trials_each_make_exactly_twenty(pg_storage):
         assert PASSWORD not in text
 
     study = optuna.load_study(study_name=name, storage=pg_storage)
-    states = _states(study)
+    states = count_states(study)
     assert states[TrialState.COMPLETE] == 20, states
     assert set(states) == {TrialState.COMPLETE}, states
     warm = [t for t in study.trials if t.user_attrs.get("warm_start")]
@@ -138,7 +135,7 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_target_is_reached(pg_stora
 
     study = optuna.load_study(study_name=name, storage=pg_storage)
     trials = {t.number: t for t in study.trials}
-    states = _states(study)
+    states = count_states(study)
     assert trials[dead.number].state == TrialState.FAIL
     retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == dead.number]
     assert len(retries) == 1, f"expected one retry of trial {dead.number}, got {retries}"
@@ -167,6 +164,6 @@ def test_local_workers_flag_shares_a_study(pg_storage):
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output
     study = optuna.load_study(study_name=name, storage=pg_storage)
-    states = _states(study)
+    states = count_states(study)
     assert states[TrialState.COMPLETE] == 6, states
     assert len({t.user_attrs.get("worker") for t in study.trials}) >= 2
