@@ -10,10 +10,11 @@ from __future__ import annotations
 from .errors import ConfigError, ModelError, NumericalError, ProfileError, SamplerError
 from .generate import DEFAULT_STRATEGY, ProfileMismatchWarning, generate
 from .loop import denoise
-from .models import ADAPTERS, DiffusionModel, DreamModel, LLaDAModel, MaskedLMModel, load_model
+from .models import (ADAPTERS, DiffusionModel, DreamModel, LLaDAModel, MaskedLMModel, NativeModel,
+                     RemoteCodeModel, load_model)
 from .output import CAUSES, GenerateOutput, Trace
 from .profile import ModelInfo, Profile, Provenance, load_profile, save_profile
-from .settings import DecodingSettings
+from .settings import CACHE_MODES, DecodingSettings
 from .space import ChoiceDim, FloatDim, IntDim, SearchSpace
 from .stats import StatsTracker, StepStats, js_divergence
 from .strategies import (STRATEGIES, GenerationContext, Selection, Strategy, StrategyParams,
@@ -26,7 +27,7 @@ __all__ = [
     "save_profile", "STRATEGIES", "make_strategy", "Strategy", "StrategyParams", "Selection",
     "GenerationContext", "DecodingSettings", "GenerateOutput", "Trace", "CAUSES", "StepStats",
     "StatsTracker", "js_divergence", "DiffusionModel", "MaskedLMModel", "LLaDAModel", "DreamModel",
-    "ADAPTERS", "FloatDim", "IntDim", "ChoiceDim", "SearchSpace", "SamplerError", "ConfigError",
+    "NativeModel", "RemoteCodeModel", "CACHE_MODES", "ADAPTERS", "FloatDim", "IntDim", "ChoiceDim", "SearchSpace", "SamplerError", "ConfigError",
     "ProfileError", "ModelError", "NumericalError", "ProfileMismatchWarning", "DEFAULT_STRATEGY",
     "__version__",
 ]

@@ -28,8 +28,17 @@ class ProfileMismatchWarning(UserWarning):
 
 def _resolve(profile: Profile | None, strategy: str | Strategy | None,
              params: Mapping[str, Any] | StrategyParams | None,
-             settings_args: dict[str, Any]) -> tuple[Strategy, DecodingSettings]:
+             settings_args: dict[str, Any],
+             settings: DecodingSettings | None) -> tuple[Strategy, DecodingSettings]:
     given = {k: v for k, v in settings_args.items() if v is not None}
+    if settings is not None:
+        if not isinstance(settings, DecodingSettings):
+            raise ConfigError(f"`settings` must be a sampler.DecodingSettings, got "
+                              f"{type(settings).__name__}.")
+        if profile is not None or given:
+            clash = "profile" if profile is not None else sorted(given)[0]
+            raise ConfigError(f"`settings` and `{clash}` both set the decoding settings; pass one "
+                              "or the other.")
     if profile is not None:
         if not isinstance(profile, Profile):
             raise ConfigError(f"`profile` must be a sampler.Profile (use sampler.load_profile), got "
@@ -40,7 +49,7 @@ def _resolve(profile: Profile | None, strategy: str | Strategy | None,
             raise ConfigError(f"`{clash[0]}` is set both by the profile and as an argument; "
                               "pass one or the other.")
         return profile.make_strategy(), profile.decoding
-    settings = DecodingSettings(**given)
+    settings = settings if settings is not None else DecodingSettings(**given)
     if isinstance(strategy, Strategy):
         if params is not None:
             raise ConfigError("`params` given with a strategy instance; put them in the instance.")
@@ -72,6 +81,10 @@ def _check_inputs(model: DiffusionModel, input_ids: Tensor, attention_mask: Tens
                           f"{model.max_length} positions; shorten the prompt or gen_length.")
     if settings.eos_fill and model.eos_id is None:
         raise ConfigError(f"eos_fill needs an end-of-text token, but model {model.name!r} has none.")
+    if settings.cache != "none" and not model.supports_cache:
+        raise ConfigError(f"cache={settings.cache!r} needs a model with a block KV cache (native "
+                          f"LLaDA or Dream); model {model.name!r} ({model.kind}) has none: use "
+                          "cache='none'.")
 
 
 def generate(model: DiffusionModel, input_ids: Tensor, *, profile: Profile | None = None,
@@ -81,6 +94,7 @@ def generate(model: DiffusionModel, input_ids: Tensor, *, profile: Profile | Non
              max_steps: int | None = None, temperature: float | None = None,
              min_commit: int | None = None, eos_fill: bool | None = None,
              js_topk: int | None = None, js_dtype: str | None = None,
+             cache: str | None = None, settings: DecodingSettings | None = None,
              attention_mask: Tensor | None = None, trace: bool = False,
              generator: torch.Generator | None = None,
              reference: Tensor | None = None) -> GenerateOutput:
@@ -88,9 +102,10 @@ def generate(model: DiffusionModel, input_ids: Tensor, *, profile: Profile | Non
 
     Settings come from one source: either ``profile`` (a tuned :class:`Profile`), or ``strategy``
     (a name in :data:`STRATEGIES` or an instance; default ``"less"``) with ``params`` and the
-    decoding settings (defaults in :class:`DecodingSettings`: gen_length 128, one block,
-    max_steps = gen_length, temperature 0, min_commit 1, no EOS fill, full-vocabulary float32 JS).
-    Giving a setting both ways is an error.
+    decoding settings, given one by one or as one ``settings`` object (defaults in
+    :class:`DecodingSettings`: gen_length 128, one block, max_steps = gen_length, temperature 0,
+    min_commit 1, no EOS fill, full-vocabulary float32 JS, no block cache). Giving a setting two
+    ways is an error.
 
     Args:
         model: from :func:`sampler.load_model`.
@@ -105,8 +120,8 @@ def generate(model: DiffusionModel, input_ids: Tensor, *, profile: Profile | Non
     """
     settings_args = dict(gen_length=gen_length, block_length=block_length, max_steps=max_steps,
                          temperature=temperature, min_commit=min_commit, eos_fill=eos_fill,
-                         js_topk=js_topk, js_dtype=js_dtype)
-    strat, settings = _resolve(profile, strategy, params, settings_args)
+                         js_topk=js_topk, js_dtype=js_dtype, cache=cache)
+    strat, settings = _resolve(profile, strategy, params, settings_args, settings)
     _check_inputs(model, input_ids, attention_mask, settings)
     if profile is not None and profile.model is not None and profile.model.name != model.name:
         warnings.warn(f"profile was tuned for model {profile.model.name!r} but is used with "

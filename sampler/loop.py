@@ -5,6 +5,11 @@ active, computes the step statistics once, asks the strategy which masked positi
 sequence's current block to commit, applies the shared progress rule, writes the tokens, and drops
 sequences that have nothing left to decode (they cost no further forward passes). Blocks advance
 per sequence: a sequence moves to its next block as soon as its current one is fully committed.
+
+With a block KV cache (``settings.cache`` ``prefix`` / ``dual``) a sequence's first step in each
+block is a full pass that refreshes its cache; its later steps in that block compute only the
+block's logits (see :class:`_CachedForward`). Rows at different blocks share one batch: the rows
+starting a block take the full pass, the others the cached one, and each is counted one NFE.
 """
 
 from __future__ import annotations
@@ -49,6 +54,40 @@ def _eos_fill(gen: Tensor, masked: Tensor, eos_id: int) -> Tensor:
     return masked & (torch.arange(gen.shape[-1], device=gen.device) > first[:, None])
 
 
+class _CachedForward:
+    """The model calls of one `denoise` under a block cache, and the cache they share."""
+
+    def __init__(self, model: DiffusionModel, settings: DecodingSettings, prompt_length: int) -> None:
+        self.model, self.mode = model, settings.cache
+        self.blen, self.plen = settings.block_length, prompt_length
+        self.kv = None
+
+    def step(self, tracker: StatsTracker, x: Tensor, attn: Tensor | None, block: Tensor,
+             **common: Tensor) -> StepStats:
+        """Run the model for the active rows ``x`` (B, L) at their blocks ``block`` (B,)."""
+        starting = common["block_step"] == 0
+        full, part = starting.nonzero().flatten(), (~starting).nonzero().flatten()
+        full_logits = part_logits = None
+        if full.numel():
+            sub = None if attn is None else attn[full]
+            full_logits, kv = self.model.full_logits(x[full], sub, self.plen)
+            if self.kv is None:
+                self.kv = kv
+            else:
+                self.kv.write_rows(full, kv)
+        columns = block[part, None] * self.blen + torch.arange(self.blen, device=x.device)
+        if part.numel():
+            # every active row runs (the cache is batched); the rows refreshed above are dropped
+            logits = self.model.cached_logits(self.kv, x, attn, self.plen + block * self.blen,
+                                              self.blen, self.mode)
+            part_logits = logits[part]
+        return tracker.observe(full, full_logits, part, columns, part_logits, **common)
+
+    def keep_rows(self, index: Tensor) -> None:
+        if self.kv is not None:
+            self.kv.keep_rows(index)
+
+
 @torch.inference_mode()
 def denoise(model: DiffusionModel, input_ids: Tensor, strategy: Strategy, settings: DecodingSettings,
             *, attention_mask: Tensor | None = None, trace: bool = False,
@@ -72,6 +111,7 @@ def denoise(model: DiffusionModel, input_ids: Tensor, strategy: Strategy, settin
     active = torch.arange(batch, device=device)
     block = torch.zeros(batch, dtype=torch.long, device=device)
     block_step = torch.zeros(batch, dtype=torch.long, device=device)
+    cached = _CachedForward(model, settings, plen) if settings.cache != "none" else None
 
     while active.numel():
         xa = x[active]
@@ -81,10 +121,14 @@ def denoise(model: DiffusionModel, input_ids: Tensor, strategy: Strategy, settin
         block_step = torch.where(current == block, block_step, 0)
         block = current
 
-        logits = model.span_logits(xa, None if attn is None else attn[active], plen)
+        common = dict(masked=masked, in_block=block_of == block[:, None], rows=active,
+                      block_step=block_step)
+        attn_a = None if attn is None else attn[active]
+        if cached is None:
+            stats = tracker.update(model.span_logits(xa, attn_a, plen), **common)
+        else:
+            stats = cached.step(tracker, xa, attn_a, block, **common)
         nfe[active] += 1
-        stats = tracker.update(logits, masked=masked, in_block=block_of == block[:, None],
-                               rows=active, block_step=block_step)
 
         chosen = strategy.select(stats)
         selection = chosen if isinstance(chosen, Selection) else Selection(chosen)
@@ -118,6 +162,8 @@ def denoise(model: DiffusionModel, input_ids: Tensor, strategy: Strategy, settin
         if keep.numel() < active.numel():
             active, block, block_step = active[keep], block[keep], block_step[keep]
             tracker.keep_rows(keep)
+            if cached is not None:
+                cached.keep_rows(keep)
 
     return GenerateOutput(sequences=x, nfe=nfe, prompt_length=plen, settings=settings,
                           trace=record)

@@ -1,8 +1,10 @@
 """Model adapters: one small protocol over every kind of masked diffusion LM.
 
 An adapter gives logits aligned so that position i predicts token i, plus the mask / eos / pad ids.
-Implementations: any ``AutoModelForMaskedLM`` (incl. the bundled model), LLaDA (remote code,
-``model(x).logits``) and Dream (remote code, logits shifted right by one position).
+Implementations: any ``AutoModelForMaskedLM`` (incl. the bundled tiny-arith); LLaDA and Dream, run
+by the native implementation in :mod:`sampler.native` (no remote code; official checkpoints load
+by parameter name; a block KV cache); and, as an explicit opt-in for architectures without a native
+implementation, the authors' remote code.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import torch
 from torch import Tensor
 
 from .errors import ModelError
+from .native import BlockKVCache, load_native_network
 
-__all__ = ["DiffusionModel", "MaskedLMModel", "LLaDAModel", "DreamModel", "ADAPTERS",
-           "load_model", "adapter_for"]
+__all__ = ["DiffusionModel", "MaskedLMModel", "NativeModel", "LLaDAModel", "DreamModel",
+           "RemoteCodeModel", "ADAPTERS", "load_model", "adapter_for"]
 
 
 @dataclass(eq=False)
@@ -37,7 +40,9 @@ class DiffusionModel:
     kind: ClassVar[str] = "masked_lm"
     logit_shift: ClassVar[bool] = False
     trust_remote_code: ClassVar[bool] = False
+    supports_cache: ClassVar[bool] = False
     auto_class: ClassVar[str] = "AutoModelForMaskedLM"
+    tokenizer_class: ClassVar[str | None] = None
 
     @property
     def device(self) -> torch.device:
@@ -59,59 +64,124 @@ class MaskedLMModel(DiffusionModel):
     """Any ``AutoModelForMaskedLM`` (BERT, ModernBERT, the bundled tiny-arith, ...)."""
 
 
-class LLaDAModel(DiffusionModel):
-    """LLaDA-8B and relatives: remote code, ``model(x, attention_mask=...).logits``."""
+class NativeModel(DiffusionModel):
+    """A model run by the native implementation (:mod:`sampler.native`): no remote code, and a
+    block KV cache (``cache = "prefix" | "dual"``, see :meth:`cached_logits`).
 
-    kind = "llada"
-    trust_remote_code = True
-    auto_class = "AutoModel"
+    Positions are counted from each row's first real token (left padding gets position 0 and is
+    never attended to), so a padded row gives the logits it would give alone.
+    """
+
+    supports_cache = True
+    auto_class = ""
+
+    def _inputs(self, attention_mask: Tensor | None, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(positions (B, L), key mask (B, L) bool or None)."""
+        if attention_mask is None:
+            return torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1), None
+        keep = attention_mask.bool()
+        return (attention_mask.long().cumsum(-1) - 1).clamp_min(0), keep
+
+    def _shift(self, raw: Tensor) -> Tensor:
+        return torch.cat([raw[:, :1], raw[:, :-1]], dim=1) if self.logit_shift else raw
 
     def forward(self, x: Tensor, attention_mask: Tensor | None) -> Tensor:
-        if attention_mask is None:  # older remote code takes no attention_mask at all
-            return self.network(x).logits
-        return self.network(x, attention_mask=attention_mask).logits
+        positions, keep = self._inputs(attention_mask, x)
+        return self._shift(self.network(x, positions, keep)[0])
+
+    def full_logits(self, x: Tensor, attention_mask: Tensor | None, start: int
+                    ) -> tuple[Tensor, BlockKVCache]:
+        """A full pass: (B, L - start, V) logits of positions ``start`` onwards, and the keys and
+        values of every position (the cache of the block that starts now)."""
+        positions, keep = self._inputs(attention_mask, x)
+        shift = int(self.logit_shift)
+        index = torch.arange(start - shift, x.shape[1] - shift, device=x.device).expand(x.shape[0], -1)
+        logits, cache = self.network(x, positions, keep, collect=True, logits_index=index)
+        return logits, cache
+
+    def cached_logits(self, cache: BlockKVCache, x: Tensor, attention_mask: Tensor | None,
+                      block_start: Tensor, block_length: int, mode: str) -> Tensor:
+        """(B, block_length, V) logits of each row's block ``[block_start, + block_length)`` (column
+        indices into x), from a pass over only the block (``dual``: every other position's keys
+        and values come from the cache) or over the block and everything after it (``prefix``:
+        the positions before the block come from the cache), as in Fast-dLLM. With shifted logits
+        the queries start one position earlier, at the output that predicts the block's first
+        token."""
+        positions, _ = self._inputs(attention_mask, x)
+        shift = int(self.logit_shift)
+        first = block_start - shift
+        span = block_length if mode == "dual" else int((x.shape[1] - first).max())
+        query = (first[:, None] + torch.arange(span, device=x.device)).clamp_max(x.shape[1] - 1)
+        out = torch.arange(block_length, device=x.device).expand(x.shape[0], -1)
+        logits, _ = self.network(x.gather(1, query), positions.gather(1, query), cache=cache,
+                                 query_index=query, logits_index=out)
+        return logits
 
 
-class DreamModel(DiffusionModel):
-    """Dream-7B: remote code; its output i predicts token i + 1, so the adapter shifts right."""
+class LLaDAModel(NativeModel):
+    """LLaDA-8B-Base / -Instruct, LLaDA-1.5: the native implementation; position i predicts
+    token i."""
+
+    kind = "llada"
+
+
+class DreamModel(NativeModel):
+    """Dream-v0-Base / -Instruct-7B: the native implementation; its output i predicts token i + 1,
+    so the adapter shifts right."""
 
     kind = "dream"
     logit_shift = True
+    tokenizer_class = "Qwen2TokenizerFast"  # what Dream's remote DreamTokenizer is built on
+
+
+class RemoteCodeModel(DiffusionModel):
+    """An architecture without a native implementation, run by the authors' remote code (explicit
+    opt-in: ``load_model(..., trust_remote_code=True)``). ``model(x, attention_mask=...).logits``,
+    position i predicting token i; no block cache."""
+
+    kind = "remote_code"
     trust_remote_code = True
     auto_class = "AutoModel"
 
-    def forward(self, x: Tensor, attention_mask: Tensor | None) -> Tensor:
-        if attention_mask is None:
-            logits = self.network(x).logits
-        else:  # Dream takes a pairwise (B, 1, L, L) mask and explicit positions under padding
-            keep = attention_mask.bool()
-            pairwise = keep[:, None, None, :] & keep[:, None, :, None]
-            positions = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
-            logits = self.network(x, attention_mask=pairwise, position_ids=positions).logits
-        return torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
-
 
 ADAPTERS: dict[str, type[DiffusionModel]] = {
-    cls.kind: cls for cls in (MaskedLMModel, LLaDAModel, DreamModel)
+    cls.kind: cls for cls in (MaskedLMModel, LLaDAModel, DreamModel, RemoteCodeModel)
 }
 _MODEL_TYPES = {"llada": "llada", "dream": "dream"}  # config.model_type (lower-cased) -> adapter
 
 
-def adapter_for(model_type: str | None, forced: str | None = None) -> type[DiffusionModel]:
-    """The adapter class for a config's ``model_type``, or the one named by ``forced``."""
+def adapter_for(model_type: str | None, forced: str | None = None, *,
+                trust_remote_code: bool = False) -> type[DiffusionModel]:
+    """The adapter class for a config's ``model_type``, or the one named by ``forced``.
+
+    LLaDA and Dream always take the native implementation; other model types take the masked-LM
+    adapter, or the authors' remote code when ``trust_remote_code`` opts in to it.
+    """
     if forced is not None:
         if forced not in ADAPTERS:
             raise ModelError(f"unknown model adapter {forced!r}; known adapters: "
                              f"{', '.join(sorted(ADAPTERS))}.")
         return ADAPTERS[forced]
-    return ADAPTERS[_MODEL_TYPES.get((model_type or "").lower(), "masked_lm")]
+    kind = _MODEL_TYPES.get((model_type or "").lower())
+    if kind is None:
+        kind = "remote_code" if trust_remote_code else "masked_lm"
+    return ADAPTERS[kind]
 
 
 def _raw_config(path: str) -> dict[str, Any]:
     """The config.json of a local folder or hub id as a plain dict, without running remote code."""
     local = Path(path) / "config.json"
     if local.is_file():
-        return json.loads(local.read_text())
+        try:
+            config = json.loads(local.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ModelError(f"{local} is not valid JSON ({err.__class__.__name__}); restore the "
+                             "model's config.json.") from None
+        if not isinstance(config, dict):
+            raise ModelError(f"{local} must hold a JSON object, got {type(config).__name__}.")
+        return config
+    if Path(path).is_dir():
+        raise ModelError(f"model folder {path!r} has no config.json.")
     from transformers import PretrainedConfig
 
     try:
@@ -120,6 +190,76 @@ def _raw_config(path: str) -> dict[str, Any]:
         raise ModelError(f"cannot find model {path!r}: not a bundled name, a local folder with a "
                          f"config.json, or a reachable hub id ({err.__class__.__name__}).") from None
     return config
+
+
+def _local_folder(path: str) -> Path:
+    """A local folder with the checkpoint of ``path`` (a folder already, or a hub id downloaded)."""
+    if Path(path).is_dir():
+        return Path(path)
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "*.jinja"]
+    try:
+        return Path(snapshot_download(path, allow_patterns=patterns))
+    except Exception as err:  # the hub client raises many kinds; all mean "not reachable"
+        raise ModelError(f"cannot download model {path!r} from the hub "
+                         f"({err.__class__.__name__}); pass a local folder instead.") from None
+
+
+def _device_and_dtype(device: str | torch.device | None, dtype: torch.dtype | str | None,
+                      cls: type[DiffusionModel]) -> tuple[torch.device, torch.dtype]:
+    try:
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except (RuntimeError, TypeError) as err:
+        raise ModelError(f"unknown device {device!r} ({err}); use 'cpu', 'cuda' or 'cuda:N'.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"device {str(device)!r} asked for, but this machine has no CUDA GPU "
+                         "(or torch was built without CUDA); use device='cpu'.")
+    if isinstance(dtype, str):
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ModelError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16.")
+        dtype = getattr(torch, dtype)
+    if dtype is None:  # big models in bfloat16 on a GPU; small ones and CPUs in float32
+        dtype = torch.bfloat16 if (device.type == "cuda" and cls.kind != "masked_lm") else torch.float32
+    return device, dtype
+
+
+def _tokenizer(folder: str, cls: type[DiffusionModel]) -> Any:
+    import transformers
+
+    try:
+        return transformers.AutoTokenizer.from_pretrained(
+            folder, trust_remote_code=cls.trust_remote_code)
+    except (OSError, ValueError, KeyError) as err:
+        if cls.tokenizer_class is None:
+            raise ModelError(f"cannot load the tokenizer of {folder!r}: {err}") from None
+    # e.g. Dream names a remote tokenizer class; its files are those of the class it builds on
+    try:
+        return getattr(transformers, cls.tokenizer_class).from_pretrained(folder)
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelError(f"cannot load the tokenizer of {folder!r} as "
+                         f"{cls.tokenizer_class}: {err}") from None
+
+
+def _network(cls: type[DiffusionModel], path: str, config: dict[str, Any], display: str,
+             device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    import transformers
+
+    if issubclass(cls, NativeModel):
+        return load_native_network(Path(path), config, device=device, dtype=dtype)
+    try:
+        network = getattr(transformers, cls.auto_class).from_pretrained(
+            path, trust_remote_code=cls.trust_remote_code, dtype=dtype)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"cannot load model {display!r} as {cls.kind}: {err}") from None
+    except Exception as err:  # remote code written for another transformers release
+        if not cls.trust_remote_code:
+            raise
+        raise ModelError(
+            f"the remote code of {display!r} fails under transformers {transformers.__version__} "
+            f"({err.__class__.__name__}: {err}); such code usually needs transformers 4.57.x "
+            "(pip install 'transformers==4.57.6').") from None
+    return network.to(device).eval()
 
 
 def _special_id(name: str, config: dict[str, Any], tokenizer: Any) -> int | None:
@@ -142,38 +282,35 @@ def _resolve_path(name_or_path: str | os.PathLike) -> tuple[str, str]:
 
 
 def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | None = None,
-               dtype: torch.dtype | str | None = None, adapter: str | None = None) -> DiffusionModel:
+               dtype: torch.dtype | str | None = None, adapter: str | None = None,
+               trust_remote_code: bool = False) -> DiffusionModel:
     """Load a diffusion LM and its tokenizer behind the adapter its config calls for.
 
     ``name_or_path``: a bundled short name (``"tiny-arith"``), a local folder, or a hub id.
-    ``device`` defaults to CUDA when available; ``dtype`` to bfloat16 on CUDA for remote-code
-    models and float32 otherwise. ``adapter`` forces one of :data:`ADAPTERS`.
+    LLaDA and Dream checkpoints load into the native implementation (no remote code). ``device``
+    defaults to CUDA when available; ``dtype`` to bfloat16 on CUDA for LLaDA / Dream / remote
+    code and float32 otherwise. ``adapter`` forces one of :data:`ADAPTERS`;
+    ``trust_remote_code`` opts in to the authors' code for architectures without a native
+    implementation.
     """
-    import transformers
-
     path, display = _resolve_path(name_or_path)
     config = _raw_config(path)
-    cls = adapter_for(config.get("model_type"), adapter)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
-    if dtype is None:
-        dtype = torch.bfloat16 if (device.type == "cuda" and cls.trust_remote_code) else torch.float32
-    auto = getattr(transformers, cls.auto_class)
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(
-            path, trust_remote_code=cls.trust_remote_code)
-        network = auto.from_pretrained(path, trust_remote_code=cls.trust_remote_code, dtype=dtype)
-    except (OSError, ValueError) as err:
-        raise ModelError(f"cannot load model {display!r} as {cls.kind}: {err}") from None
-    network.to(device).eval()
+    cls = adapter_for(config.get("model_type"), adapter, trust_remote_code=trust_remote_code)
+    device, dtype = _device_and_dtype(device, dtype, cls)
+    if issubclass(cls, NativeModel):
+        from .native import native_config
+
+        native_config(config)  # refuse an unsupported config before anything is downloaded
+        path = str(_local_folder(path))
+    network = _network(cls, path, config, display, device, dtype)
+    tokenizer = _tokenizer(path, cls)
     mask_id = _special_id("mask", config, tokenizer)
     if mask_id is None:
         raise ModelError(f"model {display!r} defines no mask token (neither config.mask_token_id "
                          "nor tokenizer.mask_token_id): it is not a masked diffusion LM.")
     eos_id = _special_id("eos", config, tokenizer)
     pad_id = _special_id("pad", config, tokenizer)
-    max_length = config.get("max_position_embeddings") or config.get("max_sequence_length")
+    max_length = (config.get("max_position_embeddings") or config.get("max_sequence_length"))
     return cls(network=network, tokenizer=tokenizer, mask_id=int(mask_id),
                eos_id=None if eos_id is None else int(eos_id),
                pad_id=int(pad_id if pad_id is not None else (eos_id if eos_id is not None else 0)),

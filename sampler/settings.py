@@ -11,7 +11,14 @@ import torch
 from ._validate import bounded, from_mapping, validate_fields
 from .errors import ConfigError
 
-__all__ = ["DecodingSettings"]
+__all__ = ["DecodingSettings", "CACHE_MODES"]
+
+CACHE_MODES = ("none", "prefix", "dual")
+"""Block KV cache modes, as in Fast-dLLM. ``none``: every step is a full forward pass. At the first
+step of each block one full pass refreshes the cache; the block's later steps then run only the
+block and everything after it against the cached keys/values of the prefix (``prefix``), or only
+the block against the cached keys/values of prefix and suffix (``dual``). An approximation for a
+bidirectional model, so it is a setting a profile records and the tuner can search."""
 
 _WHERE = "decoding settings"
 
@@ -21,7 +28,8 @@ class DecodingSettings:
     """How the loop decodes; a tuned profile records these because thresholds do not transfer.
 
     ``block_length`` and ``max_steps`` default to ``gen_length`` (one block; a budget that never
-    binds when at least one token is committed per step). ``max_steps`` is the total budget and is
+    binds when at least one token is committed per step). ``cache`` is one of :data:`CACHE_MODES`
+    and needs a model that supports it (the native LLaDA and Dream models). ``max_steps`` is the total budget and is
     split evenly over the blocks: when a sequence reaches its block's share, everything still masked
     in that block is committed at once.
     """
@@ -35,6 +43,8 @@ class DecodingSettings:
     js_topk: int | None = bounded(None, low=1, doc="JS over the top-k tokens + one rest bucket")
     js_dtype: Literal["float32", "float64"] = bounded("float32", choices=("float32", "float64"),
                                                       doc="precision of the JS divergence")
+    cache: Literal["none", "prefix", "dual"] = bounded("none", choices=CACHE_MODES,
+                                                       doc="block KV cache (Fast-dLLM)")
 
     def __post_init__(self) -> None:
         validate_fields(self, _WHERE)

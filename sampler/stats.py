@@ -8,6 +8,14 @@ already hold, which keeps its per-step cost close to a plain confidence threshol
 
 Probabilities are the softmax of the raw logits (not temperature-scaled), over the generated span,
 with the mask token excluded (its logit set to the lowest float): it is never a valid output.
+
+History is kept per *observation* of a position, i.e. per forward pass that computed its logits.
+Without a block cache every step observes every generated position, so "the previous observation"
+is the previous step. Under a block cache (``cache = "prefix" | "dual"``) a step computes only the
+current block's logits; a position outside the block keeps the logits of its last observation (the
+block's first, full pass), and its persistence count, previous distribution and JS / KL refer to its
+last two observations, not to steps it was not computed in. ``StepStats.observed`` tells which
+positions this step observed; strategies that count steps of their own (KLASS) count observations.
 """
 
 from __future__ import annotations
@@ -76,6 +84,8 @@ class StepStats:
         top1: (B, G) long, the top-1 token.
         persistence: (B, G) long, consecutive steps (this one included) with the same top-1 token.
         settings: the decoding settings (JS precision and top-k live there).
+        observed: (B, G) bool, positions whose logits this step computed (None: all of them).
+        has_prev: (B, G) bool, positions observed before (None: all, or none at the first step).
     """
 
     logits: Tensor
@@ -90,6 +100,12 @@ class StepStats:
     settings: DecodingSettings
     prev_logits: Tensor | None = field(default=None, repr=False)
     prev_lse: Tensor | None = field(default=None, repr=False)
+    observed: Tensor | None = field(default=None, repr=False)
+    has_prev: Tensor | None = field(default=None, repr=False)
+
+    def _no_prev(self, value: Tensor) -> Tensor:
+        """``value`` with +inf where a position has no previous observation."""
+        return value if self.has_prev is None else value.masked_fill(~self.has_prev, math.inf)
 
     @property
     def candidates(self) -> Tensor:
@@ -117,8 +133,9 @@ class StepStats:
         """(B, G) JS divergence to the previous step; +inf at the first step."""
         if self.prev_logits is None:
             return torch.full_like(self.confidence, math.inf)
-        return js_divergence(self.logits, self.lse, self.prev_logits, self.prev_lse,
-                             topk=self.settings.js_topk, dtype=self.settings.torch_js_dtype)
+        return self._no_prev(js_divergence(self.logits, self.lse, self.prev_logits, self.prev_lse,
+                                           topk=self.settings.js_topk,
+                                           dtype=self.settings.torch_js_dtype))
 
     @cached_property
     def js_lower_bound(self) -> Tensor:
@@ -128,7 +145,7 @@ class StepStats:
         if self.prev_logits is None:
             return torch.full_like(self.confidence, math.inf)
         prev = self.prev_logits.gather(-1, self.top1[..., None])[..., 0] - self.prev_lse
-        return 0.5 * (self.confidence - prev.exp()).square()
+        return self._no_prev(0.5 * (self.confidence - prev.exp()).square())
 
     def js_at(self, where: Tensor) -> Tensor:
         """(B, G) JS divergence computed only where ``where`` is true (NaN elsewhere).
@@ -140,6 +157,9 @@ class StepStats:
         out = torch.full_like(self.confidence, math.nan)
         if self.prev_logits is None:
             return out.masked_fill_(where, math.inf)
+        if self.has_prev is not None:
+            out.masked_fill_(where & ~self.has_prev, math.inf)
+            where = where & self.has_prev
         index = where.nonzero(as_tuple=True)
         n = index[0].numel()
         if n:
@@ -164,14 +184,33 @@ class StepStats:
             return torch.full_like(self.confidence, math.inf)
         prev_logp = self.prev_logits - self.prev_lse[..., None]
         logp = self.log_probs
-        return torch.linalg.vecdot(logp.exp(), logp - prev_logp).clamp_min(0)
+        return self._no_prev(torch.linalg.vecdot(logp.exp(), logp - prev_logp).clamp_min(0))
+
+
+def _prepare(logits: Tensor, mask_id: int, rows: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(float32 logits with the mask token excluded, lse, top-1 token, top-1 probability); refuses
+    logits that cannot be decoded. ``rows`` (N,) names the batch rows of the leading axis."""
+    logits = logits.float()  # a view of the model's fresh output when already float32
+    logits[..., mask_id] = torch.finfo(logits.dtype).min  # probability exactly 0
+    top_logit, top1 = logits.max(dim=-1)
+    lse = torch.logsumexp(logits, dim=-1)
+    bad = ~torch.isfinite(lse)
+    if bad.any():
+        which = rows[bad.reshape(bad.shape[0], -1).any(-1)].tolist()
+        kind = "NaN" if torch.isnan(lse).any() else "infinite (all -inf, or +inf)"
+        raise NumericalError(f"the model returned {kind} logits for batch rows {which}; check its "
+                             "dtype (bfloat16/float16 overflow), its weights and its inputs.")
+    return logits, lse, top1, (top_logit - lse).exp()
 
 
 class StatsTracker:
     """Turns each step's logits into :class:`StepStats`, carrying history across steps and blocks.
 
-    History (previous logits, top-1 token and persistence) covers every generated position from the
-    first step on, so a block starts with history already in place.
+    :meth:`update` takes the logits of every generated position (no block cache): history covers
+    every position from the first step on, so a block starts with history already in place.
+    :meth:`observe` takes a block cache's step, where some rows were computed whole and the others
+    only over their current block; the logits of the positions not computed are kept from their
+    last observation, in buffers updated in place, so a step costs what its block costs.
     """
 
     def __init__(self, settings: DecodingSettings, mask_id: int) -> None:
@@ -181,33 +220,74 @@ class StatsTracker:
         self._prev_lse: Tensor | None = None
         self._top1: Tensor | None = None
         self._persistence: Tensor | None = None
+        # block-cache mode only: the current logits and the number of observations per position
+        self._logits: Tensor | None = None
+        self._lse: Tensor | None = None
+        self._confidence: Tensor | None = None
+        self._seen: Tensor | None = None
 
     def keep_rows(self, index: Tensor) -> None:
         """Drop the history of sequences that left the batch; ``index`` lists the rows kept."""
-        if self._prev_logits is not None:
-            self._prev_logits = self._prev_logits[index]
-            self._prev_lse = self._prev_lse[index]
-            self._top1 = self._top1[index]
-            self._persistence = self._persistence[index]
+        for name in ("_prev_logits", "_prev_lse", "_top1", "_persistence", "_logits", "_lse",
+                     "_confidence", "_seen"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value[index])
 
     def update(self, logits: Tensor, *, masked: Tensor, in_block: Tensor, rows: Tensor,
                block_step: Tensor) -> StepStats:
-        logits = logits.float()  # a view of the model's fresh output when already float32
-        logits[..., self.mask_id] = torch.finfo(logits.dtype).min  # probability exactly 0
-        top_logit, top1 = logits.max(dim=-1)
-        lse = torch.logsumexp(logits, dim=-1)
-        if torch.isnan(lse).any():
-            bad = rows[torch.isnan(lse).any(-1)].tolist()
-            raise NumericalError(f"the model returned NaN logits for batch rows {bad}; check its "
-                                 "dtype (bfloat16/float16 overflow) and its inputs.")
+        """Stats of a step that computed every generated position: ``logits`` (B, G, V)."""
+        logits, lse, top1, confidence = _prepare(logits, self.mask_id, rows)
         if self._top1 is None:
             persistence = torch.ones_like(top1)
         else:
             persistence = torch.where(top1 == self._top1, self._persistence + 1, 1)
         stats = StepStats(logits=logits, lse=lse, masked=masked, in_block=in_block, rows=rows,
-                          block_step=block_step, confidence=(top_logit - lse).exp(), top1=top1,
+                          block_step=block_step, confidence=confidence, top1=top1,
                           persistence=persistence, settings=self.settings,
                           prev_logits=self._prev_logits, prev_lse=self._prev_lse)
         self._prev_logits, self._prev_lse = logits, lse
         self._top1, self._persistence = top1, persistence
         return stats
+
+    def observe(self, full: Tensor, full_logits: Tensor | None, part: Tensor,
+                part_columns: Tensor, part_logits: Tensor | None, *, masked: Tensor,
+                in_block: Tensor, rows: Tensor, block_step: Tensor) -> StepStats:
+        """Stats of a block-cache step. Rows ``full`` (F,) were computed whole, ``full_logits``
+        (F, G, V); rows ``part`` (C,) only at columns ``part_columns`` (C, S), ``part_logits``
+        (C, S, V). Rows index the active batch (B); every row is in one of the two."""
+        batch, glen = masked.shape
+        if self._logits is None:  # the first step: every row is computed whole
+            self._logits, self._lse, self._top1, self._confidence = _prepare(
+                full_logits, self.mask_id, rows[full])
+            self._persistence = torch.ones_like(self._top1)
+            self._seen = torch.ones_like(self._top1)
+        else:
+            if self._prev_logits is None:
+                self._prev_logits, self._prev_lse = self._logits.clone(), self._lse.clone()
+            top1, persistence = self._top1.clone(), self._persistence.clone()
+            confidence, seen = self._confidence.clone(), self._seen.clone()
+            columns = torch.arange(glen, device=masked.device).expand(full.numel(), -1)
+            for idx, cols, fresh in ((full, columns, full_logits), (part, part_columns, part_logits)):
+                if not idx.numel():
+                    continue
+                lg, lse, t1, conf = _prepare(fresh, self.mask_id, rows[idx])
+                r = idx[:, None]
+                self._prev_logits[r, cols] = self._logits[r, cols]
+                self._prev_lse[r, cols] = self._lse[r, cols]
+                self._logits[r, cols], self._lse[r, cols] = lg, lse
+                persistence[r, cols] = torch.where(t1 == top1[r, cols], persistence[r, cols] + 1, 1)
+                top1[r, cols], confidence[r, cols] = t1, conf
+                seen[r, cols] += 1
+            self._top1, self._persistence, self._confidence = top1, persistence, confidence
+            self._seen = seen
+        observed = torch.zeros(batch, glen, dtype=torch.bool, device=masked.device)
+        observed[full] = True
+        if part.numel():
+            observed[part[:, None], part_columns] = True
+        return StepStats(logits=self._logits, lse=self._lse, masked=masked, in_block=in_block,
+                         rows=rows, block_step=block_step, confidence=self._confidence,
+                         top1=self._top1, persistence=self._persistence, settings=self.settings,
+                         prev_logits=self._prev_logits, prev_lse=self._prev_lse,
+                         observed=observed,
+                         has_prev=None if self._prev_logits is None else self._seen >= 2)

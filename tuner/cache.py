@@ -83,9 +83,32 @@ class CachedModel(DiffusionModel):
         fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(DiffusionModel)}
         return cls(**fields, inner=model, cache=cache)
 
+    @property
+    def kind(self) -> str:  # what the wrapped model is, not what the wrapper is
+        return self.inner.kind
+
+    @property
+    def logit_shift(self) -> bool:
+        return self.inner.logit_shift
+
+    @property
+    def supports_cache(self) -> bool:
+        return self.inner.supports_cache
+
     def forward(self, x: Tensor, attention_mask: Tensor | None) -> Tensor:
         self.rows_computed += x.shape[0]
         return self.inner(x, attention_mask)
+
+    # Under a block KV cache a step's logits depend on the token state at the block's refresh as
+    # well as on the current one, so these pass through without reuse (every row is computed).
+    def full_logits(self, x: Tensor, attention_mask: Tensor | None, start: int):
+        self.rows_computed += x.shape[0]
+        return self.inner.full_logits(x, attention_mask, start)
+
+    def cached_logits(self, cache, x: Tensor, attention_mask: Tensor | None, block_start: Tensor,
+                      block_length: int, mode: str) -> Tensor:
+        self.rows_computed += x.shape[0]
+        return self.inner.cached_logits(cache, x, attention_mask, block_start, block_length, mode)
 
     def span_logits(self, x: Tensor, attention_mask: Tensor | None, start: int) -> Tensor:
         keys = _keys(x, attention_mask)

@@ -38,7 +38,10 @@ class Klass(Strategy):
 
     def select(self, stats: StepStats) -> Tensor:
         p = self.params
-        stable = torch.where(stats.kl < p.kappa, self._stable[stats.rows] + 1, 0)
+        before = self._stable[stats.rows]
+        stable = torch.where(stats.kl < p.kappa, before + 1, 0)
+        if stats.observed is not None:  # under a block cache, count observations, not steps
+            stable = torch.where(stats.observed, stable, before)
         self._stable = self._stable.index_copy(0, stats.rows, stable)
         return stats.candidates & (stats.confidence > p.tau) & (stable >= p.history)
 

@@ -73,3 +73,22 @@ def tiny_bert(seed: int = 0, vocab: int = 40) -> MaskedLMModel:
     net = transformers.BertForMaskedLM(config).eval()
     return MaskedLMModel(network=net, tokenizer=None, mask_id=3, eos_id=2, pad_id=0,
                          name="tiny-bert", max_length=64)
+
+
+def tiny_native(family: str = "llada", *, seed: int = 0, vocab: int = 50, std: float = 0.3,
+                tie: bool = False):
+    """A tiny randomly initialised native LLaDA (4 heads) or Dream (4 query / 2 key-value heads,
+    q/k/v biases) network behind its adapter; mask id vocab - 1, EOS vocab - 2."""
+    from sampler.models import ADAPTERS
+    from sampler.native import BidirectionalTransformer, NativeConfig
+
+    torch.manual_seed(seed)
+    config = NativeConfig(family=family, vocab_size=vocab, hidden_size=32, num_layers=2,
+                          num_heads=4, num_kv_heads=4 if family == "llada" else 2,
+                          intermediate_size=48, rope_theta=10000.0, rms_norm_eps=1e-5,
+                          qkv_bias=family == "dream", tie_embeddings=tie, max_positions=128)
+    net = BidirectionalTransformer(config).eval()
+    for param in net.parameters():
+        torch.nn.init.normal_(param, std=std)
+    return ADAPTERS[family](network=net, tokenizer=None, mask_id=vocab - 1, eos_id=vocab - 2,
+                            pad_id=0, name=f"tiny-{family}", max_length=128)

@@ -1,85 +1,50 @@
-"""Model adapters and loading, without the hub: fake modules with the real call signatures and
-small models saved to a temporary folder."""
+"""Model adapters and loading, without the hub: tiny random-weight native models and small models
+saved to a temporary folder."""
 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
-
 import pytest
 import torch
 import transformers
 
 import sampler
 from sampler import DreamModel, LLaDAModel, MaskedLMModel, ModelError
-from sampler.models import adapter_for
+from sampler.models import RemoteCodeModel, adapter_for
 
-V = 10
-
-
-class EchoNet(torch.nn.Module):
-    """Output i puts all mass on token x[i + shift] (Dream's convention when shift = 1)."""
-
-    def __init__(self, shift: int) -> None:
-        super().__init__()
-        self.shift = shift
-        self.seen: dict = {}
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-
-    def _logits(self, x):
-        target = torch.roll(x, -self.shift, dims=1) if self.shift else x
-        return torch.nn.functional.one_hot(target, V).float() * 10
+from .fakes import tiny_native
 
 
-class DreamLike(EchoNet):
-    def forward(self, input_ids, attention_mask=None, position_ids=None):
-        self.seen = {"attention_mask": attention_mask, "position_ids": position_ids}
-        return SimpleNamespace(logits=self._logits(input_ids))
 
-
-class LLaDALike(EchoNet):
-    def forward(self, input_ids, attention_mask=None):
-        self.seen = {"attention_mask": attention_mask}
-        return SimpleNamespace(logits=self._logits(input_ids))
-
-
-def _wrap(cls, net):
-    return cls(network=net, tokenizer=None, mask_id=9, eos_id=8, pad_id=0, name="fake")
-
-
-def test_dream_logits_are_shifted_so_position_i_predicts_token_i():
-    net = DreamLike(shift=1)
-    model = _wrap(DreamModel, net)
-    x = torch.tensor([[1, 2, 3, 4, 5]])
+@pytest.mark.parametrize("family", ["llada", "dream"])
+def test_native_adapters_align_position_i_with_token_i(family):
+    model = tiny_native(family)
+    x = torch.randint(1, 40, (2, 9))
+    raw = model.network(x, torch.arange(9).expand(2, -1))[0]
     logits = model(x)
-    assert logits.argmax(-1)[0, 1:].tolist() == [2, 3, 4, 5]
-    assert model.logit_shift
+    if family == "dream":  # its output i predicts token i + 1: the adapter shifts right
+        assert model.logit_shift
+        assert torch.equal(logits[:, 1:], raw[:, :-1])
+    else:
+        assert not model.logit_shift and torch.equal(logits, raw)
 
 
-def test_dream_padding_builds_a_pairwise_mask_and_positions():
-    net = DreamLike(shift=1)
-    model = _wrap(DreamModel, net)
-    model(torch.tensor([[0, 1, 2]]), torch.tensor([[0, 1, 1]]))
-    assert net.seen["attention_mask"].shape == (1, 1, 3, 3)
-    assert net.seen["position_ids"].tolist() == [[0, 0, 1]]
-    assert not net.seen["attention_mask"][0, 0, 1, 0]
+@pytest.mark.parametrize("family", ["llada", "dream"])
+def test_native_left_padding_gives_the_logits_of_the_row_alone(family):
+    model = tiny_native(family)
+    x = torch.randint(1, 40, (1, 8))
+    padded = torch.cat([torch.zeros(1, 3, dtype=torch.long), x], dim=1)
+    mask = torch.cat([torch.zeros(1, 3, dtype=torch.long), torch.ones(1, 8, dtype=torch.long)], 1)
+    alone, both = model(x), model(padded, mask)[:, 3:]
+    start = int(model.logit_shift)  # a shifted row's first position is read from the padding
+    torch.testing.assert_close(both[:, start:], alone[:, start:], atol=1e-5, rtol=0)
 
 
-def test_llada_logits_are_used_as_is_and_mask_only_passed_when_given():
-    net = LLaDALike(shift=0)
-    model = _wrap(LLaDAModel, net)
-    x = torch.tensor([[1, 2, 3]])
-    assert model(x).argmax(-1).tolist() == x.tolist()
-    assert net.seen["attention_mask"] is None
-    model(x, torch.tensor([[0, 1, 1]]))
-    assert net.seen["attention_mask"].tolist() == [[0, 1, 1]]
-
-
-def test_generate_runs_through_the_remote_code_adapters():
-    for cls, net in ((LLaDAModel, LLaDALike(0)), (DreamModel, DreamLike(1))):
-        out = sampler.generate(_wrap(cls, net), torch.tensor([[1, 2]]), strategy="fixed",
-                               params={"steps": 4}, gen_length=4)
-        assert out.nfe.tolist() == [4] and not (out.generated == 9).any()
+@pytest.mark.parametrize("family", ["llada", "dream"])
+def test_generate_runs_through_the_native_adapters(family):
+    out = sampler.generate(tiny_native(family), torch.tensor([[1, 2]]), strategy="fixed",
+                           params={"steps": 4}, gen_length=4)
+    assert out.nfe.tolist() == [4] and not (out.generated == 49).any()
 
 
 @pytest.mark.parametrize("model_type,cls", [("llada", LLaDAModel), ("Dream", DreamModel),
@@ -88,9 +53,15 @@ def test_adapter_chosen_from_model_type(model_type, cls):
     assert adapter_for(model_type) is cls
 
 
+def test_remote_code_is_an_explicit_opt_in_and_never_for_native_families():
+    assert adapter_for("someone-elses-dlm", trust_remote_code=True) is RemoteCodeModel
+    assert adapter_for("llada", trust_remote_code=True) is LLaDAModel
+    assert adapter_for("someone-elses-dlm") is MaskedLMModel
+
+
 def test_adapter_can_be_forced_and_unknown_names_listed():
     assert adapter_for("bert", "dream") is DreamModel
-    with pytest.raises(ModelError, match="known adapters: dream, llada, masked_lm"):
+    with pytest.raises(ModelError, match="known adapters: dream, llada, masked_lm, remote_code"):
         adapter_for("bert", "nope")
 
 
