@@ -36,14 +36,16 @@ def _sample(logits: Tensor, temperature: float, generator: torch.Generator | Non
     return (logits.double() / temperature + gumbel).argmax(-1)
 
 
-def _progress(stats: StepStats, commit: Tensor, settings: DecodingSettings) -> tuple[Tensor, Tensor]:
-    """The shared progress rule: at least ``min_commit`` per step (the most confident), and
-    everything left in the block on the block's last allowed step. Returns (min_commit, budget)."""
+def _progress(stats: StepStats, commit: Tensor, settings: DecodingSettings,
+              priority: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The shared progress rule: at least ``min_commit`` per step (the highest ``priority``, by
+    default the most confident), and everything left in the block on the block's last allowed
+    step. Returns (min_commit, budget)."""
     cand = stats.candidates & ~commit
     last = stats.block_step >= settings.steps_per_block - 1
     budget = cand & last[:, None]
     short = (settings.min_commit - commit.sum(-1)).clamp_min(0)
-    extra = top_k_mask(stats.confidence, cand & ~budget, short)
+    extra = top_k_mask(stats.confidence if priority is None else priority, cand & ~budget, short)
     return extra, budget
 
 
@@ -133,7 +135,7 @@ def denoise(model: DiffusionModel, input_ids: Tensor, strategy: Strategy, settin
         chosen = strategy.select(stats)
         selection = chosen if isinstance(chosen, Selection) else Selection(chosen)
         commit = selection.commit & stats.candidates
-        extra, budget = _progress(stats, commit, settings)
+        extra, budget = _progress(stats, commit, settings, selection.priority)
         commit = commit | extra | budget
 
         if selection.tokens is not None:

@@ -246,7 +246,7 @@ def _network(cls: type[DiffusionModel], path: str, config: dict[str, Any], displ
     import transformers
 
     if issubclass(cls, NativeModel):
-        return load_native_network(Path(path), config, device=device, dtype=dtype)
+        return load_native_network(Path(path), config, device=device, dtype=dtype, family=cls.kind)
     try:
         network = getattr(transformers, cls.auto_class).from_pretrained(
             path, trust_remote_code=cls.trust_remote_code, dtype=dtype)
@@ -300,7 +300,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
     if issubclass(cls, NativeModel):
         from .native import native_config
 
-        native_config(config)  # refuse an unsupported config before anything is downloaded
+        native_config(config, cls.kind)  # refuse an unsupported config before any download
         path = str(_local_folder(path))
     network = _network(cls, path, config, display, device, dtype)
     tokenizer = _tokenizer(path, cls)

@@ -98,9 +98,10 @@ ARCHITECTURES: dict[str, Callable[[Mapping[str, Any]], NativeConfig]] = {
 """config.json ``model_type`` (lower-cased) -> the reader of that family's config."""
 
 
-def native_config(config: Mapping[str, Any]) -> NativeConfig:
-    """The :class:`NativeConfig` of an official config.json; unknown architectures are refused."""
-    model_type = str(config.get("model_type", "")).lower()
+def native_config(config: Mapping[str, Any], family: str | None = None) -> NativeConfig:
+    """The :class:`NativeConfig` of an official config.json; unknown architectures are refused.
+    ``family`` reads the config as that family's whatever its ``model_type`` says."""
+    model_type = family or str(config.get("model_type", "")).lower()
     if model_type not in ARCHITECTURES:
         raise ModelError(f"no native implementation of model_type {config.get('model_type')!r}; "
                          f"native architectures: {', '.join(sorted(ARCHITECTURES))}.")

@@ -110,11 +110,12 @@ def _plan(network: BidirectionalTransformer, family: str,
 
 
 def load_native_network(folder: Path, config: Mapping[str, Any], *, device: torch.device,
-                        dtype: torch.dtype) -> BidirectionalTransformer:
-    """The native network of the checkpoint in ``folder``, on ``device`` in ``dtype``."""
+                        dtype: torch.dtype, family: str | None = None) -> BidirectionalTransformer:
+    """The native network of the checkpoint in ``folder``, on ``device`` in ``dtype`` (read as
+    ``family`` when given, else as its config's ``model_type``)."""
     from safetensors import safe_open
 
-    cfg = native_config(config)
+    cfg = native_config(config, family)
     with torch.device("meta"):
         network = BidirectionalTransformer(cfg)
     plan = _plan(network, cfg.family, checkpoint_files(folder))

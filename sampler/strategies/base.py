@@ -67,10 +67,14 @@ class GenerationContext:
 @dataclass(frozen=True)
 class Selection:
     """A strategy's answer. ``commit``: (B, G) bool. ``tokens``: (B, G) long tokens to write at the
-    committed positions instead of the loop's own choice, or None."""
+    committed positions instead of the loop's own choice, or None. ``priority``: (B, G) float, the
+    order in which the shared progress rule forces extra commits (``min_commit``), highest first;
+    None ranks by top-1 probability. A strategy that ranks positions by a score of its own (e.g.
+    Dream's entropy) passes it, so a forced commit follows the strategy's order."""
 
     commit: Tensor
     tokens: Tensor | None = None
+    priority: Tensor | None = None
 
 
 class Strategy(ABC):

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..settings import DecodingSettings
 from ..space import ChoiceDim, IntDim, SearchSpace
 from ..stats import StepStats
-from .base import GenerationContext, Strategy, StrategyParams, top_k_mask
+from .base import GenerationContext, Selection, Strategy, StrategyParams, top_k_mask
 
 __all__ = ["Fixed", "FixedParams", "SCORES"]
 
@@ -77,8 +77,9 @@ class Fixed(Strategy):
         count = (left.double() * (1 - t_next / t)).floor().long()
         return torch.where(steps_left <= 1, left, count)
 
-    def select(self, stats: StepStats) -> Tensor:
-        return top_k_mask(self._scores(stats), stats.candidates, self._count(stats))
+    def select(self, stats: StepStats) -> Selection:
+        scores = self._scores(stats)
+        return Selection(top_k_mask(scores, stats.candidates, self._count(stats)), priority=scores)
 
     @classmethod
     def search_space(cls, settings: DecodingSettings) -> SearchSpace:
