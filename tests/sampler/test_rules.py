@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sampler import DecodingSettings, StatsTracker, make_strategy
-from sampler.strategies.base import GenerationContext
+from sampler.strategies.base import GenerationContext, Selection
 
 from .fakes import VOCAB, peaked
 
@@ -36,7 +36,8 @@ def select(name, params, stats, settings=None):
     strategy = make_strategy(name, params)
     s = settings or DecodingSettings(gen_length=stats.masked.shape[1], block_length=stats.masked.shape[1])
     strategy.reset(GenerationContext(batch_size=1, settings=s))
-    return strategy.select(stats)[0].tolist()
+    chosen = strategy.select(stats)
+    return (chosen.commit if isinstance(chosen, Selection) else chosen)[0].tolist()
 
 
 # ---- LESS --------------------------------------------------------------------------------------
@@ -197,3 +198,26 @@ def test_oracle_commits_where_argmax_equals_reference():
     sel = strategy.select(stats)
     assert sel.commit[0].tolist() == [True, False, True]
     assert sel.tokens[0].tolist() == [3, 0, 5]
+
+
+def test_a_forced_commit_follows_the_strategys_own_ranking():
+    """Dream's schedule commits 0 tokens on a step; the progress rule then forces one, ranked by
+    the strategy's score (entropy here), not by confidence."""
+    import sampler
+
+    from .fakes import FakeModel
+
+    def fn(x, call):
+        # position 0: most confident but flat elsewhere (high entropy); position 1: lower top-1,
+        # but all remaining mass on one token (lower entropy)
+        probs = torch.full((x.shape[0], x.shape[1], VOCAB), 1e-6)
+        probs[..., 4] = 0.6
+        probs[..., 5:] = 0.4 / (VOCAB - 5)
+        probs[:, -1, :] = 1e-6
+        probs[:, -1, 4], probs[:, -1, 5] = 0.55, 0.45
+        return probs.log()
+
+    out = sampler.generate(FakeModel(fn), torch.tensor([[6, 7]]), strategy="fixed",
+                           params={"steps": 2, "schedule": "dream", "score": "entropy"},
+                           gen_length=2, trace=True)
+    assert out.trace.step[0].tolist() == [2, 1]  # the low-entropy position first
