@@ -24,6 +24,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 import sampler
+from tuner.engine import TIMING_METRICS, production_timing
 from tuner.errors import TunerError
 from tuner.spec import StudySpec, studies_dir
 from tuner.storage import open_storage, resolve_url
@@ -34,7 +35,7 @@ from tuner.validate import best_trial, export, held_out
 from . import PROFILES_ENV
 
 __all__ = ["TTL", "PROFILES_ENV", "TARGETS", "LOWER_IS_BETTER", "PARALLEL_LINES", "KINDS",
-           "EVALUATED", "Snapshot", "storage_url", "profiles_dir",
+           "EVALUATED", "TIMING_METRICS", "production_speed", "Snapshot", "storage_url", "profiles_dir",
            "study_names", "snapshot", "studies", "trials", "references", "hypervolume",
            "trial_detail", "examples", "timeline", "importances", "parallel_coordinates",
            "export_profile", "reload"]
@@ -58,6 +59,15 @@ floor, or stopped early by racing (its figures cover only part of the tuning spl
 
 EVALUATED = KINDS[:3]
 """The kinds of trials evaluated on the whole tuning split."""
+
+
+def production_speed(figures: dict[str, Any] | None) -> dict[str, float] | None:
+    """``tokens_per_second``, ``seconds_per_example`` and ``wall_s`` of figures timed by a plain
+    decode (held-out validation: the production cost); None for figures timed with forward-pass
+    reuse (a study's trials) or without timings."""
+    if not figures or not production_timing(figures):
+        return None
+    return {k: figures[k] for k in ("tokens_per_second", "seconds_per_example", "wall_s")}
 
 
 def storage_url() -> str:
@@ -155,7 +165,10 @@ def _last_update(snap: Snapshot):
 @st.cache_data(ttl=TTL, show_spinner=False)
 def trials(url: str, name: str) -> pd.DataFrame:
     """One row per trial: number, state, kind (see ``KINDS``), the figures, held-out accuracy /
-    mean NFE where validated, warm_start, and one ``params.<name>`` column per strategy param."""
+    mean NFE where validated and the held-out decoding speed where timed without reuse,
+    warm_start, and one ``params.<name>`` column per strategy param. The trial's own timings
+    (``wall_s``, ``seconds_per_example``, ``tokens_per_second``) are those of the tuning run:
+    with forward-pass reuse wherever ``timed_with_reuse`` is not False, so not production cost."""
     snap = snapshot(url, name)
     on_front = {t.number for t in front(list(snap.trials))}
     rows = []
@@ -163,10 +176,15 @@ def trials(url: str, name: str) -> pd.DataFrame:
         m, v = trial_metrics(t), held_out(snap, t.number) or {}
         row = {"number": t.number, "state": t.state.name, "kind": _kind(t, on_front)}
         for key in ("accuracy", "mean_nfe", "p95_nfe", "speedup", "quality_per_step",
-                    "tokens_per_forward", "n_examples", "wall_s", "cache_hit_rate"):
+                    "tokens_per_forward", "n_examples", "wall_s", "seconds_per_example",
+                    "tokens_per_second", "cache_hit_rate"):
             row[key] = m.get(key, math.nan)
+        row["timed_with_reuse"] = m.get("timed_with_reuse", 1.0) != 0 if m else None
         row["held_out_accuracy"] = v.get("accuracy", math.nan)
         row["held_out_mean_nfe"] = v.get("mean_nfe", math.nan)
+        speed = production_speed(v) or {}
+        row["held_out_tokens_per_second"] = speed.get("tokens_per_second", math.nan)
+        row["held_out_seconds_per_example"] = speed.get("seconds_per_example", math.nan)
         row["warm_start"] = bool(t.user_attrs.get("warm_start", False))
         row["finished"] = t.datetime_complete
         for key, value in (t.user_attrs.get("params") or {}).items():

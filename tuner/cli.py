@@ -71,9 +71,9 @@ def _front_table(study, title: str) -> Table:
     from .study import front, trial_metrics
     from .validate import held_out
 
-    table = Table(title=title)
+    table = Table(title=title, caption=HELD_OUT_TIMING)
     for column in ("trial", "accuracy", "mean NFE", "speed-up", "quality/step", "held-out acc",
-                   "held-out NFE", "params"):
+                   "held-out NFE", "held-out tok/s", "held-out s/example", "params"):
         table.add_column(column, justify="left" if column == "params" else "right")
     for t in front(study.trials) or front(study.trials, feasible_only=False):
         m, v = trial_metrics(t), held_out(study, t.number) or {}
@@ -81,8 +81,24 @@ def _front_table(study, title: str) -> Table:
         table.add_row(str(t.number), f"{m['accuracy']:.1%}", f"{m['mean_nfe']:.2f}",
                       f"{m['speedup']:.2f}x", f"{m['quality_per_step']:.3f}",
                       f"{v['accuracy']:.1%}" if v else "-", f"{v['mean_nfe']:.2f}" if v else "-",
-                      params)
+                      *_speed(v), params)
     return table
+
+
+HELD_OUT_TIMING = ("held-out tok/s and s/example: the held-out split decoded without forward-pass "
+                   "reuse (`tuner validate`), the production cost")
+TRIAL_TIMING = ("* timed with forward passes reused across the study's trials: not the production "
+                "cost (the held-out figures of `tuner validate` are)")
+
+
+def _speed(figures: dict[str, Any]) -> tuple[str, str]:
+    """tokens/s and seconds/example of a figures dict, marked * when timed with reuse; "-" where
+    it has none."""
+    if "tokens_per_second" not in figures:
+        return "-", "-"
+    mark = "*" if figures.get("timed_with_reuse") else ""
+    return (f"{figures['tokens_per_second']:.4g}{mark}",
+            f"{figures['seconds_per_example']:.4g}{mark}")
 
 
 def _flags(**options: Any) -> list[str]:
@@ -282,6 +298,10 @@ def eval_(
             "accuracy": result.accuracy, "mean_nfe": result.mean_nfe, "p95_nfe": result.p95_nfe,
             "speedup": base.mean_nfe / result.mean_nfe,
             "tokens_per_forward": result.tokens_per_forward, "wall_s": result.wall_s,
+            "seconds_per_example": result.seconds_per_example,
+            "tokens_per_second": result.tokens_per_second,
+            "generated_tokens": result.generated_tokens,
+            "timed_with_reuse": result.timed_with_reuse, "batch_size": spec.batch_size,
             "n": result.n, "gen_length": spec.decoding.gen_length,
             "block_length": spec.decoding.block_length, "strategy": chosen.name,
             "params": chosen.params.to_dict(), "baseline_accuracy": base.accuracy,
@@ -290,13 +310,16 @@ def eval_(
         if as_json:
             print(json.dumps(figures))
             return
-        table = Table(title=f"{chosen.name} on {spec.task} ({split}, {result.n} examples)")
+        table = Table(title=f"{chosen.name} on {spec.task} ({split}, {result.n} examples)",
+                      caption=f"timed: decoding only, device synchronised, batches of "
+                              f"{spec.batch_size}, no forward-pass reuse")
         table.add_column("figure")
         table.add_column("value", justify="right")
-        for key in ("accuracy", "mean_nfe", "p95_nfe", "speedup", "tokens_per_forward", "wall_s",
-                    "baseline_accuracy", "baseline_mean_nfe"):
+        for key in ("accuracy", "mean_nfe", "p95_nfe", "speedup", "tokens_per_forward",
+                    "tokens_per_second", "seconds_per_example", "wall_s", "baseline_accuracy",
+                    "baseline_mean_nfe"):
             value = figures[key]
-            table.add_row(key, f"{value:.1%}" if "accuracy" in key else f"{value:.2f}")
+            table.add_row(key, f"{value:.1%}" if "accuracy" in key else f"{value:.4g}")
         table.add_row("params", json.dumps(figures["params"]))
         out.print(table)
 
@@ -347,7 +370,9 @@ def export(
         m = profile.metrics
         out.print(f"wrote {output}: {profile.strategy} {json.dumps(profile.params)}; held-out "
                   f"accuracy {m['accuracy']:.1%}, mean NFE {m['mean_nfe']:.2f} "
-                  f"({m['speedup']:.2f}x fewer than full-step)", highlight=False)
+                  f"({m['speedup']:.2f}x fewer than full-step), "
+                  f"{m['tokens_per_second']:.4g} tokens/s, {m['seconds_per_example']:.4g} "
+                  "s/example (plain decode, no reuse)", highlight=False)
 
 
 @app.command()
@@ -374,11 +399,15 @@ def studies(storage: Optional[str] = StorageOpt) -> None:
 
 @app.command()
 def show(name: str = typer.Argument(..., help="study name"),
-         storage: Optional[str] = StorageOpt) -> None:
+         storage: Optional[str] = StorageOpt,
+         as_json: bool = typer.Option(False, "--json",
+                                      help="print one JSON object: every trial's params and "
+                                           "metrics, and the held-out figures")) -> None:
     """Show a study's trials and its Pareto front."""
     import optuna
 
     from .study import trial_metrics
+    from .validate import held_out
 
     with errors():
         store = open_storage(storage, create=False)
@@ -386,8 +415,15 @@ def show(name: str = typer.Argument(..., help="study name"),
             study = optuna.load_study(study_name=name, storage=store)
         except KeyError:
             raise UsageError(f"no study named {name!r}; `tuner studies` lists them.") from None
-        table = Table(title=f"trials of {name}")
-        for column in ("trial", "state", "accuracy", "mean NFE", "quality/step", "feasible", "params"):
+        if as_json:
+            trials = [{"number": t.number, "state": t.state.name,
+                       "params": t.user_attrs.get("params", {}), "metrics": trial_metrics(t),
+                       "held_out": held_out(study, t.number)} for t in study.trials]
+            print(json.dumps({"study": name, "trials": trials}))
+            return
+        table = Table(title=f"trials of {name}", caption=TRIAL_TIMING)
+        for column in ("trial", "state", "accuracy", "mean NFE", "quality/step", "feasible",
+                       "tok/s", "s/example", "params"):
             table.add_column(column)
         for t in study.trials:
             m = trial_metrics(t)
@@ -396,7 +432,7 @@ def show(name: str = typer.Argument(..., help="study name"),
                           f"{m['mean_nfe']:.2f}" if m else "-",
                           f"{m['quality_per_step']:.3f}" if m else "-",
                           ("yes" if m.get("feasible") and m.get("complete") else "no") if m else "-",
-                          params)
+                          *_speed(m), params)
         out.print(table)
         out.print(_front_table(study, f"Pareto front of {name}"))
 

@@ -4,14 +4,19 @@ Prompts are encoded once per evaluator and reused by every trial. Forward passes
 across trials through a :class:`~tuner.cache.LogitsCache` (exact: keyed by the token state).
 Racing stops a trial as soon as it can no longer reach an accuracy floor even if every remaining
 example were right; the result then says so and keeps the examples it used.
+
+Only decoding is timed (``sampler.generate``, with the device synchronised before and after each
+batch): prompts are encoded before the clock starts, and detokenising and scoring completions (the
+task's cost, not the sampler's) run outside it. A run with a cache reuses forward passes, so its
+timings are not what the strategy costs in production; its result says so
+(``timed_with_reuse``).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -21,8 +26,19 @@ from sampler import DecodingSettings, DiffusionModel, Strategy
 
 from .cache import CachedModel, LogitsCache
 from .tasks import Example, Task
+from .timing import Stopwatch
 
-__all__ = ["Evaluator", "EvalResult", "ExampleOutcome", "percentile"]
+__all__ = ["Evaluator", "EvalResult", "ExampleOutcome", "percentile", "TIMING_METRICS",
+           "production_timing"]
+
+TIMING_METRICS = ("wall_s", "seconds_per_example", "tokens_per_second", "timed_with_reuse")
+"""The metrics that describe time: production cost only where ``timed_with_reuse`` is 0."""
+
+
+def production_timing(figures: Mapping[str, Any]) -> bool:
+    """Whether a metrics dict's timings come from a plain decode (no forward-pass reuse), i.e.
+    are what its strategy costs in production."""
+    return figures.get("timed_with_reuse") == 0 and "tokens_per_second" in figures
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -46,7 +62,15 @@ class ExampleOutcome:
 @dataclass(frozen=True)
 class EvalResult:
     """Figures of one strategy on one split. ``complete`` is False when racing stopped it early;
-    then the figures cover the ``n`` examples used, out of ``n_total``."""
+    then the figures cover the ``n`` examples used, out of ``n_total``.
+
+    ``wall_s`` is the seconds spent decoding the ``n`` examples (``sampler.generate`` only, device
+    synchronised; encoding prompts, detokenising and scoring excluded), in batches of the
+    evaluator's batch size. ``generated_tokens`` counts the tokens of the completions: generated
+    tokens that are not special tokens (the end-of-text fill and padding after an answer are not
+    counted, as in Fast-dLLM's throughput). ``timed_with_reuse`` is True when forward passes were
+    reused across trials (a study's trials): such timings are not production cost.
+    """
 
     accuracy: float
     mean_nfe: float
@@ -59,7 +83,19 @@ class EvalResult:
     outcomes: list[ExampleOutcome]
     forward_rows: int
     cache_hits: int
+    generated_tokens: int
+    timed_with_reuse: bool
     tokens: Tensor | None = field(default=None, repr=False)
+
+    @property
+    def seconds_per_example(self) -> float:
+        """Decoding seconds per example (``wall_s / n``), at the evaluator's batch size."""
+        return self.wall_s / self.n
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Completion tokens decoded per second (``generated_tokens / wall_s``)."""
+        return self.generated_tokens / self.wall_s if self.wall_s > 0 else math.nan
 
     @property
     def total_nfe(self) -> int:
@@ -74,6 +110,9 @@ class EvalResult:
         """The scalar figures, as stored with a trial."""
         return {"accuracy": self.accuracy, "mean_nfe": self.mean_nfe, "p95_nfe": self.p95_nfe,
                 "tokens_per_forward": self.tokens_per_forward, "wall_s": self.wall_s,
+                "seconds_per_example": self.seconds_per_example,
+                "tokens_per_second": self.tokens_per_second,
+                "timed_with_reuse": float(self.timed_with_reuse),
                 "n_examples": float(self.n), "complete": float(self.complete),
                 "forward_rows": float(self.forward_rows), "cache_hit_rate": self.cache_hit_rate}
 
@@ -93,6 +132,8 @@ class Evaluator:
             chunk = self.examples[start:start + batch_size]
             ids, attn = task.encode(model.tokenizer, chunk)
             self._batches.append((start, ids, attn))
+        self._special = torch.tensor(sorted(set(model.tokenizer.all_special_ids)),
+                                     device=model.device)
 
     def run(self, strategy: Strategy, *, floor: float | None = None, reference: Tensor | None = None,
             generator_seed: int = 0, keep_tokens: bool = False,
@@ -112,15 +153,17 @@ class Evaluator:
         n_total = len(self.examples)
         outcomes: list[ExampleOutcome] = []
         tokens: list[Tensor] = []
-        rows_plain = 0
+        rows_plain = generated = 0
         right = 0.0
-        started = time.perf_counter()
+        stopwatch = Stopwatch(self.model.device)
         complete = True
         for start, ids, attn in self._batches:
             ref = None if reference is None else reference[start:start + ids.shape[0]]
-            out = sampler.generate(model, ids, attention_mask=attn, strategy=strategy,
-                                   generator=generator, reference=ref,
-                                   **self.settings.to_dict())
+            with stopwatch:
+                out = sampler.generate(model, ids, attention_mask=attn, strategy=strategy,
+                                       generator=generator, reference=ref,
+                                       **self.settings.to_dict())
+            generated += int((~torch.isin(out.generated, self._special)).sum())
             texts = self.model.tokenizer.batch_decode(out.generated, skip_special_tokens=True)
             for i, text in enumerate(texts):
                 example = self.examples[start + i]
@@ -135,7 +178,6 @@ class Evaluator:
             if floor is not None and (right + n_total - len(outcomes)) / n_total < floor - 1e-12:
                 complete = len(outcomes) == n_total
                 break
-        wall = time.perf_counter() - started
         nfes = [o.nfe for o in outcomes]
         n = len(outcomes)
         return EvalResult(
@@ -143,12 +185,14 @@ class Evaluator:
             mean_nfe=sum(nfes) / n,
             p95_nfe=percentile(nfes, 95),
             tokens_per_forward=self.settings.gen_length * n / sum(nfes),
-            wall_s=wall,
+            wall_s=stopwatch.seconds,
             n=n,
             n_total=n_total,
             complete=complete,
             outcomes=outcomes,
             forward_rows=cached.rows_computed if cached is not None else rows_plain,
             cache_hits=(self.cache.hits - hits_before) if self.cache is not None else 0,
+            generated_tokens=generated,
+            timed_with_reuse=self.cache is not None,
             tokens=torch.cat(tokens) if tokens else None,
         )

@@ -128,7 +128,7 @@ class StudyRunner:
         self._model = model
         self.cache = LogitsCache(cache_bytes) if reuse else None
         self.racing = racing
-        self._evaluators: dict[str, Evaluator] = {}
+        self._evaluators: dict[tuple[str, bool], Evaluator] = {}
 
     @cached_property
     def storage(self) -> optuna.storages.RDBStorage:
@@ -152,12 +152,15 @@ class StudyRunner:
     def data_hash(self) -> str:
         return hash_examples(self.examples("tune"))
 
-    def evaluator(self, split: str) -> Evaluator:
-        if split not in self._evaluators:
-            self._evaluators[split] = Evaluator(
+    def evaluator(self, split: str, *, reuse: bool = True) -> Evaluator:
+        """The evaluator of ``split``; with ``reuse`` (and a runner built with reuse) it shares
+        the study's forward-pass cache, without it every forward pass runs (honest timings)."""
+        key = (split, reuse and self.cache is not None)
+        if key not in self._evaluators:
+            self._evaluators[key] = Evaluator(
                 self.model, self.task, self.examples(split), self.spec.decoding,
-                batch_size=self.spec.batch_size, cache=self.cache)
-        return self._evaluators[split]
+                batch_size=self.spec.batch_size, cache=self.cache if key[1] else None)
+        return self._evaluators[key]
 
     @cached_property
     def model_fingerprint(self) -> str:

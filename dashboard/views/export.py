@@ -21,14 +21,18 @@ row = trials[trials["number"] == number].iloc[0]
 if row["kind"] != "Pareto front":
     st.warning(f"Trial {number} is {row['kind']}, not on the feasible Pareto front.",
                icon=":material/warning:")
-if pd.notna(row["held_out_accuracy"]):  # validated
+if pd.notna(row["held_out_tokens_per_second"]):  # validated, timed without reuse
     st.info(f"Held-out figures are stored: accuracy {row['held_out_accuracy']:.1%}, mean NFE "
-            f"{row['held_out_mean_nfe']:.2f}. The profile carries them.",
+            f"{row['held_out_mean_nfe']:.2f}, {row['held_out_tokens_per_second']:.4g} tokens/s, "
+            f"{row['held_out_seconds_per_example']:.4g} s/example (decoded without forward-pass "
+            "reuse: the production cost). The profile carries them.",
             icon=":material/verified:")
 else:
     n_test = (snap.user_attrs.get("spec") or {}).get("n_test", "?")
-    st.info(f"Trial {number} is not validated yet: exporting first decodes the {n_test} held-out "
-            "examples with its params (this can take a while), and stores the figures.",
+    done = "is not validated yet" if pd.isna(row["held_out_accuracy"]) else \
+        "was validated by an earlier version, which timed it with forward-pass reuse"
+    st.info(f"Trial {number} {done}: exporting first decodes the {n_test} held-out examples with "
+            "its params, without reuse (this can take a while), and stores the figures.",
             icon=":material/hourglass_top:")
 
 folder = st.text_input("Save into folder", str(data.profiles_dir()))

@@ -59,6 +59,8 @@ else:
                "Dotted lines join a validated trial's tuning figures to its held-out figures.")
     st.subheader("Trials on the front")
 
+PRODUCTION = ("decoding speed on the held-out split without forward-pass reuse (`tuner validate`): "
+              "the production cost")
 COLUMNS = {
     "number": st.column_config.NumberColumn("trial"),
     "accuracy": st.column_config.NumberColumn("accuracy", format="percent"),
@@ -67,11 +69,29 @@ COLUMNS = {
     "quality_per_step": st.column_config.NumberColumn("quality/step", format="%.3f"),
     "held_out_accuracy": st.column_config.NumberColumn("held-out accuracy", format="percent"),
     "held_out_mean_nfe": st.column_config.NumberColumn("held-out NFE", format="%.2f"),
+    "held_out_tokens_per_second": st.column_config.NumberColumn(
+        "held-out tok/s", format="%.4g", help=PRODUCTION),
+    "held_out_seconds_per_example": st.column_config.NumberColumn(
+        "held-out s/example", format="%.4g", help=PRODUCTION),
+}
+# A trial's own timings come from the tuning run; with reuse they are not production cost.
+reused = "with reuse: not production cost" if len(trials) and \
+    trials["timed_with_reuse"].dropna().all() else "see 'timed with reuse'"
+COLUMNS |= {
+    "wall_s": st.column_config.NumberColumn(f"tuning wall s ({reused})", format="%.4g"),
+    "seconds_per_example": st.column_config.NumberColumn(f"tuning s/example ({reused})",
+                                                         format="%.4g"),
+    "tokens_per_second": st.column_config.NumberColumn(f"tuning tok/s ({reused})",
+                                                       format="%.4g"),
+    "timed_with_reuse": st.column_config.CheckboxColumn(
+        "timed with reuse", help="the trial reused forward passes of earlier trials: its "
+        "timings are not what the params cost in production"),
 }
 params = [c for c in trials if c.startswith("params.")]
 COLUMNS |= {c: st.column_config.Column(c.removeprefix("params.")) for c in params}
 shown = ["number", "kind", "accuracy", "mean_nfe", "speedup", "quality_per_step",
-         "held_out_accuracy", "held_out_mean_nfe", *params]
+         "held_out_accuracy", "held_out_mean_nfe", "held_out_tokens_per_second",
+         "held_out_seconds_per_example", *params]
 st.dataframe(rows[shown], hide_index=True, column_config=COLUMNS)
 
 st.plotly_chart(charts.hypervolume(history), key="hypervolume_chart")

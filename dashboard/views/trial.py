@@ -36,10 +36,30 @@ left.dataframe(pd.DataFrame({"param": list(detail["params"]),
                              "value": [ui.fmt(v) for v in detail["params"].values()]}),
                hide_index=True)
 right.subheader("Figures")
-keys = list(m) + [k for k in held if k not in m]
+keys = [k for k in [*m, *(k for k in held if k not in m)] if k not in data.TIMING_METRICS]
 right.dataframe(pd.DataFrame({"figure": keys, "tuning split": [ui.fmt(m.get(k)) for k in keys],
                               "held-out split": [ui.fmt(held.get(k)) for k in keys]}),
                 hide_index=True)
+
+st.subheader("Decoding speed")
+speed = data.production_speed(held)
+if speed:
+    cols = st.columns(3)
+    cols[0].metric("tokens/s (held-out, no reuse)", ui.fmt(speed["tokens_per_second"]))
+    cols[1].metric("s/example (held-out, no reuse)", ui.fmt(speed["seconds_per_example"]))
+    cols[2].metric("wall s (held-out, no reuse)", ui.fmt(speed["wall_s"]))
+    st.caption("Production cost: the held-out split decoded without forward-pass reuse, device "
+               "synchronised, decoding only (scoring excluded). A profile exported from this "
+               "trial carries these figures.")
+else:
+    st.info("No production timing yet: validating the study (`tuner validate`) or exporting this "
+            "trial decodes the held-out split without forward-pass reuse and measures it.",
+            icon=":material/timer:")
+if "tokens_per_second" in m:
+    reuse = " with forward passes reused across trials: not production cost" \
+        if m.get("timed_with_reuse", 1) else " without reuse"
+    st.caption(f"During tuning: {ui.fmt(m['tokens_per_second'])} tokens/s, "
+               f"{ui.fmt(m['seconds_per_example'])} s/example, timed{reuse}.")
 
 st.subheader("Per-example outcomes (tuning split)")
 outcomes = pd.DataFrame(detail["outcomes"] or {"score": [], "nfe": []})

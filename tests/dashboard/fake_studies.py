@@ -53,7 +53,8 @@ LESS_TRIALS = [
 ]
 FRONT, DOMINATED, INFEASIBLE, RACED, VALIDATED = [1, 0, 2], [3, 4], [5], [6], 1
 HELD_OUT = {"accuracy": 0.88, "mean_nfe": 8.4, "p95_nfe": 12.0, "tokens_per_forward": 3.8,
-            "wall_s": 1.5, "n_examples": 30.0, "complete": 1.0, "speedup": 32 / 8.4,
+            "wall_s": 1.5, "seconds_per_example": 0.05, "tokens_per_second": 400.0,
+            "timed_with_reuse": 0.0, "n_examples": 30.0, "complete": 1.0, "speedup": 32 / 8.4,
             "quality_per_step": (32 / 8.4) * (0.88 / 0.9) ** 4, "baseline_accuracy": 0.9,
             "baseline_mean_nfe": 32.0}
 
@@ -86,6 +87,8 @@ def _metrics(fake: Fake, floor: float, rng: random.Random) -> tuple[dict, dict]:
     metrics = {
         "accuracy": fake.accuracy, "accuracy_used": fake.accuracy, "mean_nfe": fake.mean_nfe,
         "p95_nfe": max(nfes), "tokens_per_forward": 32 / fake.mean_nfe, "wall_s": 0.5,
+        "seconds_per_example": 0.5 / n, "tokens_per_second": 20 * n / 0.5,
+        "timed_with_reuse": 1.0,  # a study's trials reuse forward passes
         "n_examples": float(n), "complete": not fake.raced, "forward_rows": float(sum(nfes)),
         "cache_hit_rate": 0.25, "speedup": BASELINE.mean_nfe / fake.mean_nfe,
         "quality_per_step": quality_per_step(fake.accuracy, fake.mean_nfe, BASELINE, 4.0),

@@ -81,6 +81,13 @@ def test_pareto_page(storage):
     assert sorted(front_table["number"]) == sorted(fs.FRONT)
     validated = front_table.set_index("number").loc[fs.VALIDATED]
     assert validated["held_out_accuracy"] == pytest.approx(fs.HELD_OUT["accuracy"])
+    # speed on the front: the held-out, no-reuse figures only
+    speed = validated["held_out_tokens_per_second"]
+    assert speed == pytest.approx(fs.HELD_OUT["tokens_per_second"])
+    assert "tokens_per_second" not in front_table and "wall_s" not in front_table
+    labels = json.loads(at.dataframe[-1].proto.columns)  # all trials: the tuning run's timings
+    for key in ("wall_s", "seconds_per_example", "tokens_per_second"):
+        assert labels[key]["label"].endswith("(with reuse: not production cost)")
 
     pareto, history = figures(at)[:2]
     traces = {t["name"]: t for t in pareto["data"] if t.get("name")}
@@ -106,12 +113,23 @@ def test_trial_page(storage):
     assert list(params["param"]) == ["tau_conf", "window", "js_delta"]
     held = figures_table.set_index("figure")["held-out split"]
     assert held["accuracy"] == "0.88"
+    # timings leave the side-by-side table: production speed (held-out, no reuse) on its own
+    assert not set(figures_table["figure"]) & {"wall_s", "tokens_per_second", "seconds_per_example"}
+    assert shown["tokens/s (held-out, no reuse)"] == "400"
+    assert shown["s/example (held-out, no reuse)"] == "0.05"
+    assert any("not production cost" in c.value for c in at.caption)
     assert len(outcomes) == fs.N_TUNE
     assert {"id", "prompt", "answer", "score", "nfe"} <= set(outcomes)
     timeline = figures(at)[0]
     heatmap = timeline["data"][0]
     assert heatmap["type"] == "heatmap" and len(heatmap["z"][0]) == 32  # arith: gen_length 32
     assert not at.warning
+
+
+def test_trial_page_without_held_out_timing_shows_none(storage):
+    at = open_page(PAGES[2], trial=0)
+    assert not any("held-out, no reuse" in label for label in metrics(at))
+    assert any("No production timing yet" in i.value for i in at.info)
 
 
 def test_trial_page_marks_a_raced_trial(storage):
@@ -134,13 +152,16 @@ def test_analysis_page(storage, study):
 
 def test_export_page_writes_a_profile(writable_storage, tmp_path):
     at = open_page(PAGES[4], trial=fs.VALIDATED)
-    assert any("Held-out figures are stored" in i.value for i in at.info)
+    assert any("Held-out figures are stored" in i.value and "400 tokens/s" in i.value
+               for i in at.info)
     at.button(key="export_button").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     path = tmp_path / "profiles" / f"less-qps-trial{fs.VALIDATED}.json"
     profile = sampler.load_profile(path)
     assert profile.provenance.trial == fs.VALIDATED and profile.provenance.study == "less-qps"
     assert profile.metrics["accuracy"] == pytest.approx(fs.HELD_OUT["accuracy"])
+    for key in ("wall_s", "seconds_per_example", "tokens_per_second", "timed_with_reuse"):
+        assert profile.metrics[key] == pytest.approx(fs.HELD_OUT[key])  # not the trial's timing
     assert profile.params["window"] == fs.LESS_TRIALS[fs.VALIDATED].params["window"]
     assert json.loads(at.code[0].value) == json.loads(path.read_text())  # shown = saved
     assert at.get("download_button")

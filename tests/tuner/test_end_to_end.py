@@ -28,15 +28,26 @@ def test_optimize_validate_export_and_decode(storage, tmp_path):
     _ok(["studies"])
     shown = _ok(["show", "e2e"])
     assert shown.count("COMPLETE") == 4
-    _ok(["validate", "--study", "e2e"])
+    assert "s/example" in shown and "not the production cost" in shown  # trial timings: reuse
+    validated = _ok(["validate", "--study", "e2e"])
+    assert "held-out tok/s" in validated
     path = tmp_path / "arith.json"
     exported = _ok(["export", "--study", "e2e", "--best", "-o", str(path)])
-    assert "held-out accuracy" in exported
+    assert "held-out accuracy" in exported and "tokens/s" in exported
 
     profile = sampler.load_profile(path)
     assert profile.task == "arith" and profile.model.name == "tiny-arith"
     assert profile.provenance.study == "e2e" and "sqlite" in profile.provenance.storage
     assert {"accuracy", "mean_nfe", "speedup"} <= set(profile.metrics)
+
+    # the profile's timing is the held-out one, decoded without reuse; the trials' reused passes
+    study = json.loads(_ok(["show", "e2e", "--json"]))
+    trials = {t["number"]: t for t in study["trials"]}
+    assert all(t["metrics"]["timed_with_reuse"] == 1 for t in trials.values())
+    held = trials[profile.provenance.trial]["held_out"]
+    assert held["timed_with_reuse"] == 0 and profile.metrics["timed_with_reuse"] == 0
+    for key in ("wall_s", "seconds_per_example", "tokens_per_second"):
+        assert profile.metrics[key] == pytest.approx(held[key]) and held[key] > 0
 
     model = sampler.load_model("tiny-arith", device="cpu")
     from tuner import TASKS
@@ -78,10 +89,17 @@ def test_eval_json_keys(storage):
                json.dumps({"threshold": 0.9}), "--n", "20", "--json"])
     figures = json.loads(out)
     for key in ("accuracy", "mean_nfe", "p95_nfe", "speedup", "tokens_per_forward", "wall_s", "n",
-                "gen_length", "block_length", "strategy", "params"):
+                "gen_length", "block_length", "strategy", "params", "seconds_per_example",
+                "tokens_per_second", "generated_tokens", "timed_with_reuse"):
         assert key in figures
     assert figures["n"] == 20 and figures["strategy"] == "threshold"
     assert torch.tensor(figures["mean_nfe"]) > 0
+    assert figures["timed_with_reuse"] is False  # eval is a plain decode
+    assert 0 < figures["generated_tokens"] <= 20 * figures["gen_length"]
+    for key in ("wall_s", "seconds_per_example", "tokens_per_second"):
+        assert 0 < figures[key] < float("inf")
+    assert figures["tokens_per_second"] == pytest.approx(figures["generated_tokens"] /
+                                                         figures["wall_s"])
 
 
 @pytest.mark.slow

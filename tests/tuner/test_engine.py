@@ -1,9 +1,17 @@
-"""The evaluation engine: forward-pass reuse is exact, racing stops hopeless trials."""
+"""The evaluation engine: forward-pass reuse is exact, racing stops hopeless trials, decoding is
+timed with the device synchronised."""
 
 from __future__ import annotations
 
+import math
+import time
+
+import pytest
+import torch
+
 import sampler
 from tuner import TASKS, Evaluator, LogitsCache
+from tuner.timing import Stopwatch
 
 SETTINGS = sampler.DecodingSettings(gen_length=32, eos_fill=True)
 
@@ -29,6 +37,46 @@ def test_reuse_is_exact_and_saves_forward_passes(smoke_model):
     assert sum(r.forward_rows for r in reused) < sum(r.forward_rows for r in plain)
     assert reused[1].cache_hit_rate > 0          # the second trial shares the first's first steps
     assert all(r.cache_hits == 0 for r in plain)
+    assert all(r.forward_rows == r.total_nfe for r in plain)
+
+
+def test_timings_are_measured_and_say_whether_they_reused(smoke_model):
+    task = TASKS["arith"]
+    examples = task.examples("tune", 24)
+    strategy = sampler.make_strategy("less", {"tau_conf": 0.5, "window": 1, "js_delta": 0.5})
+    plain = Evaluator(smoke_model, task, examples, SETTINGS, batch_size=8).run(
+        strategy, keep_tokens=True)
+    reused = Evaluator(smoke_model, task, examples, SETTINGS, batch_size=8,
+                       cache=LogitsCache()).run(strategy)
+    for result in (plain, reused):
+        m = result.metrics()
+        assert m["wall_s"] > 0 and math.isfinite(m["wall_s"])
+        assert m["seconds_per_example"] == pytest.approx(m["wall_s"] / 24)
+        assert m["tokens_per_second"] == pytest.approx(result.generated_tokens / m["wall_s"])
+        assert math.isfinite(m["tokens_per_second"]) and m["tokens_per_second"] >= 0
+    assert plain.metrics()["timed_with_reuse"] == 0 and reused.metrics()["timed_with_reuse"] == 1
+    # generated tokens: the completions' tokens, end-of-text fill and other special tokens left out
+    special = set(smoke_model.tokenizer.all_special_ids)
+    assert plain.generated_tokens == sum(t not in special for t in plain.tokens.flatten().tolist())
+    assert plain.generated_tokens == reused.generated_tokens <= 24 * SETTINGS.gen_length
+
+
+def test_stopwatch_adds_up_the_timed_blocks_only():
+    watch = Stopwatch("cpu")
+    for _ in range(2):
+        with watch:
+            time.sleep(0.01)
+    time.sleep(0.2)  # outside the blocks: not counted
+    assert 0.02 <= watch.seconds < 0.2
+
+
+def test_stopwatch_synchronises_cuda_at_both_ends(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(device))
+    watch = Stopwatch("cuda:0")
+    with watch:
+        assert len(calls) == 1  # queued work before the block is not counted
+    assert calls == [torch.device("cuda:0")] * 2
 
 
 def test_cache_is_bounded():
