@@ -1,8 +1,9 @@
 """Per-step cost of LESS's statistics and selection against the Fast-dLLM threshold's, at LLaDA scale.
 
 Both strategies see the same pre-computed logits (batch 1, 256 generated positions, vocabulary
-126,464, float32), so only the sampler's own per-step work is timed: the step statistics, the
-strategy's selection and the shared progress rule. No model runs. Strategies are timed
+126,464, float32), so only the sampler's own per-step work is timed: the step statistics and the
+loop's step decision (`sampler.decide`: the strategy's selection, the shared progress rule, the
+tokens). No model runs. Strategies are timed
 alternately, several rounds each, and the median per-step time is reported.
 
 The logits follow a synthetic decoding trajectory: each position has a target token whose
@@ -26,9 +27,8 @@ import time
 
 import torch
 
-from sampler import DecodingSettings, StatsTracker, make_strategy
-from sampler.loop import _progress
-from sampler.strategies.base import GenerationContext, Selection
+from sampler import DecodingSettings, StatsTracker, decide, make_strategy
+from sampler.strategies.base import GenerationContext
 
 
 def trajectory(steps: int, gen: int, vocab: int, *, worst_case: bool, seed: int = 0) -> list[torch.Tensor]:
@@ -59,6 +59,7 @@ def time_strategy(name: str, params: dict, steps: list[torch.Tensor], settings: 
     tracker = StatsTracker(settings, mask_id)
     gen = steps[0].shape[1]
     masked = torch.ones(1, gen, dtype=torch.bool)
+    generated = torch.full((1, gen), mask_id)
     block_of = torch.arange(gen) // settings.block_length
     times, counts = [], []
     for i, logits in enumerate(steps):
@@ -66,15 +67,15 @@ def time_strategy(name: str, params: dict, steps: list[torch.Tensor], settings: 
         start = time.perf_counter()
         stats = tracker.update(logits, masked=masked, in_block=(block_of == block)[None],
                                rows=torch.tensor([0]), block_step=torch.tensor([0]))
-        chosen = strategy.select(stats)
-        commit = chosen.commit if isinstance(chosen, Selection) else chosen
-        extra, budget = _progress(stats, commit, settings)
-        commit = commit | extra | budget
+        # the loop's own step decision (selection, progress rule, tokens), on these logits
+        decision = decide(strategy, stats, generated, settings, mask_id=mask_id)
+        commit = decision.commit
         counts.append(int(commit.sum()))  # forces every lazy computation to finish
         if i:
             times.append(time.perf_counter() - start)
         if decode:
             masked = masked & ~commit
+            generated = decision.generated
     return times, counts[1:]
 
 

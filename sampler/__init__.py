@@ -17,6 +17,7 @@ from .profile import ModelInfo, Profile, Provenance, load_profile, save_profile
 from .settings import CACHE_MODES, DecodingSettings
 from .space import ChoiceDim, FloatDim, IntDim, SearchSpace
 from .stats import StatsTracker, StepStats, js_divergence
+from .step import StepDecision, decide
 from .strategies import (STRATEGIES, GenerationContext, Selection, Strategy, StrategyParams,
                          make_strategy)
 
@@ -26,7 +27,7 @@ __all__ = [
     "load_model", "generate", "denoise", "Profile", "ModelInfo", "Provenance", "load_profile",
     "save_profile", "STRATEGIES", "make_strategy", "Strategy", "StrategyParams", "Selection",
     "GenerationContext", "DecodingSettings", "GenerateOutput", "Trace", "CAUSES", "StepStats",
-    "StatsTracker", "js_divergence", "DiffusionModel", "MaskedLMModel", "LLaDAModel", "DreamModel",
+    "StatsTracker", "js_divergence", "decide", "StepDecision", "DiffusionModel", "MaskedLMModel", "LLaDAModel", "DreamModel",
     "NativeModel", "RemoteCodeModel", "CACHE_MODES", "ADAPTERS", "FloatDim", "IntDim", "ChoiceDim", "SearchSpace", "SamplerError", "ConfigError",
     "ProfileError", "ModelError", "NumericalError", "ProfileMismatchWarning", "DEFAULT_STRATEGY",
     "__version__",

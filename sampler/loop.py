@@ -18,43 +18,13 @@ import torch
 from torch import Tensor
 
 from .models import DiffusionModel
-from .output import CAUSES, GenerateOutput, Trace
+from .output import GenerateOutput, Trace
 from .settings import DecodingSettings
 from .stats import StatsTracker, StepStats
-from .strategies.base import GenerationContext, Selection, Strategy, top_k_mask
+from .step import decide
+from .strategies.base import GenerationContext, Strategy
 
 __all__ = ["denoise"]
-
-_RULE, _MIN_COMMIT, _BUDGET, _EOS_FILL = (CAUSES.index(c) for c in CAUSES)
-
-
-def _sample(logits: Tensor, temperature: float, generator: torch.Generator | None) -> Tensor:
-    """Gumbel-max sampling from softmax(logits / temperature) in float64. logits (N, V) -> (N,)."""
-    u = torch.rand(logits.shape, dtype=torch.float64, generator=generator,
-                   device=generator.device if generator is not None else logits.device)
-    gumbel = -torch.log(-torch.log(u.to(logits.device).clamp_min(1e-300)))
-    return (logits.double() / temperature + gumbel).argmax(-1)
-
-
-def _progress(stats: StepStats, commit: Tensor, settings: DecodingSettings,
-              priority: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """The shared progress rule: at least ``min_commit`` per step (the highest ``priority``, by
-    default the most confident), and everything left in the block on the block's last allowed
-    step. Returns (min_commit, budget)."""
-    cand = stats.candidates & ~commit
-    last = stats.block_step >= settings.steps_per_block - 1
-    budget = cand & last[:, None]
-    short = (settings.min_commit - commit.sum(-1)).clamp_min(0)
-    extra = top_k_mask(stats.confidence if priority is None else priority, cand & ~budget, short)
-    return extra, budget
-
-
-def _eos_fill(gen: Tensor, masked: Tensor, eos_id: int) -> Tensor:
-    """(B, G) bool: masked positions after the first committed EOS of their sequence."""
-    is_eos = (gen == eos_id) & ~masked
-    first = torch.where(is_eos.any(-1), is_eos.int().argmax(-1), gen.shape[-1])
-    return masked & (torch.arange(gen.shape[-1], device=gen.device) > first[:, None])
-
 
 class _CachedForward:
     """The model calls of one `denoise` under a block cache, and the cache they share."""
@@ -132,32 +102,12 @@ def denoise(model: DiffusionModel, input_ids: Tensor, strategy: Strategy, settin
             stats = cached.step(tracker, xa, attn_a, block, **common)
         nfe[active] += 1
 
-        chosen = strategy.select(stats)
-        selection = chosen if isinstance(chosen, Selection) else Selection(chosen)
-        commit = selection.commit & stats.candidates
-        extra, budget = _progress(stats, commit, settings, selection.priority)
-        commit = commit | extra | budget
-
-        if selection.tokens is not None:
-            tokens = selection.tokens
-        elif settings.temperature > 0:
-            tokens = stats.top1.clone()
-            tokens[commit] = _sample(stats.logits[commit], settings.temperature, generator)
-        else:
-            tokens = stats.top1
-        gen = torch.where(commit, tokens, gen)
-        filled = _eos_fill(gen, gen == model.mask_id, model.eos_id) if settings.eos_fill else None
-        if filled is not None:
-            gen = gen.masked_fill(filled, model.eos_id)
+        decision = decide(strategy, stats, gen, settings, mask_id=model.mask_id,
+                          eos_id=model.eos_id, generator=generator)
+        gen = decision.generated
         x[active, plen:] = gen
-
         if record is not None:
-            cause = torch.full_like(gen, -1, dtype=torch.long)
-            cause[commit] = _RULE
-            cause[extra], cause[budget] = _MIN_COMMIT, _BUDGET
-            if filled is not None:
-                cause[filled] = _EOS_FILL
-            _record(record, stats, cause, nfe)
+            _record(record, stats, decision.cause, nfe)
 
         block_step = block_step + 1
         keep = (gen == model.mask_id).any(-1).nonzero().flatten()
