@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
+
+from .problems import Problem, answer_lines, draw_sets, extract_answer
 
 __all__ = [
     "GEN_LENGTH",
@@ -64,20 +65,10 @@ ALPHABET = "".join(sorted(set(
 )))
 """Every character a question or an answer can contain."""
 
-_FINAL = re.compile(r"####\s*(-?[\d,]+)")
-
-
-@dataclass(frozen=True)
-class ArithProblem:
-    """One problem. ``meta`` holds what the validator needs for its ``kind``.
-
-    ``arith``: ``{"target": int}``; ``split``: ``{"total": int}``; ``order``: ``{"digits": str}``.
-    """
-
-    kind: str
-    question: str
-    answer: str
-    meta: dict[str, Any] = field(hash=False, compare=False)
+ArithProblem = Problem
+"""One problem (:class:`~sampler.zoo.problems.Problem`). ``meta`` holds what the validator needs
+for its ``kind``: ``arith``: ``{"target": int}``; ``split``: ``{"total": int}``; ``order``:
+``{"digits": str}``."""
 
 
 def _arith(rng: random.Random) -> ArithProblem:
@@ -141,39 +132,9 @@ def make_splits(*, seed: int = 0, n_train: int = 50_000, n_tune: int = 400,
     its own questions: a free-choice question seen twice with two different valid answers is how
     the model learns that both are right. Every set keeps the ``MIX`` share of each kind.
     """
-    rng = random.Random(seed)
-    held_out: set[str] = set()
-    out: dict[str, list[ArithProblem]] = {}
-    for name, size in (("test", n_test), ("tune", n_tune), ("train", n_train)):
-        problems: list[ArithProblem] = []
-        for kind in KINDS:
-            want = size - len(problems) if kind == KINDS[-1] else round(size * MIX[kind])
-            tries, got = 0, 0
-            while got < want:
-                tries += 1
-                if tries > 100 * want + 10_000:
-                    raise ValueError(f"ran out of distinct {kind!r} questions for the {name!r} set "
-                                     f"({got} of {want}); ask for fewer held-out problems")
-                problem = make_problem(rng, kind)
-                if problem.question in held_out:
-                    continue
-                if name != "train":
-                    held_out.add(problem.question)
-                problems.append(problem)
-                got += 1
-        rng.shuffle(problems)
-        out[name] = problems
-    return {"train": out["train"], "tune": out["tune"], "test": out["test"]}
-
-
-def extract_answer(completion: str) -> str | None:
-    """The number after the last ``####`` (commas removed), or ``None``."""
-    found = _FINAL.findall(completion)
-    return found[-1].replace(",", "") if found else None
-
-
-def _lines(completion: str) -> list[str]:
-    return [line.strip() for line in completion.strip().splitlines() if line.strip()]
+    sets = draw_sets(random.Random(seed), make_problem, KINDS, MIX,
+                     (("test", n_test), ("tune", n_tune), ("train", n_train)), held_out=set())
+    return {"train": sets["train"], "tune": sets["tune"], "test": sets["test"]}
 
 
 def _valid_arith(problem: ArithProblem, completion: str) -> bool:
@@ -181,7 +142,7 @@ def _valid_arith(problem: ArithProblem, completion: str) -> bool:
 
 
 def _valid_split(problem: ArithProblem, completion: str) -> bool:
-    lines = _lines(completion)
+    lines = answer_lines(completion)
     match = re.fullmatch(r"(\d+)\+(\d+)=(\d+)", lines[0]) if lines else None
     if match is None:
         return False
@@ -191,7 +152,7 @@ def _valid_split(problem: ArithProblem, completion: str) -> bool:
 
 
 def _valid_order(problem: ArithProblem, completion: str) -> bool:
-    lines = _lines(completion)
+    lines = answer_lines(completion)
     if not lines:
         return False
     listed = lines[0].split(",")
