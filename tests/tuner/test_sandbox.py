@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tuner import _sandbox_child
-from tuner.sandbox import STATUSES, SandboxResult, run_python
+from tuner.sandbox import STATUSES, SandboxResult, child, run_python
 
 REPO = Path(__file__).resolve().parents[2]
 BOTH_MODES = pytest.mark.parametrize("kernel", [True, False], ids=["kernel-layers", "hook-only"])
@@ -208,9 +207,9 @@ def test_the_kernel_layers_hold_without_the_audit_hook(tmp_path):
     outside = Path("/tmp") / f"escape_{uuid.uuid4().hex}.txt"
     script = f"""
 import errno, os, socket, sys
-sys.path.insert(0, {str(Path(_sandbox_child.__file__).parent)!r})
-import _sandbox_child
-print(','.join(_sandbox_child._kernel_layers({str(root)!r})))
+sys.path.insert(0, {str(Path(child.__file__).parent)!r})
+import child
+print(','.join(child._kernel_layers({str(root)!r})))
 for path in ({str(outside)!r}, {str(REPO / 'escape.txt')!r}):
     try:
         open(path, 'w')

@@ -2,7 +2,7 @@
 
 Started by :func:`tuner.sandbox.run_python` as::
 
-    python -I -S -B -X utf8 _sandbox_child.py WORKDIR MEMORY_BYTES CPU_SECONDS FILE_BYTES KERNEL
+    python -I -S -B -X utf8 child.py WORKDIR MEMORY_BYTES CPU_SECONDS FILE_BYTES KERNEL
 
 (``KERNEL``: ``1`` to apply the kernel layers of step 2, ``0`` to skip them.)
 

@@ -3,7 +3,7 @@
 :func:`run_python` writes the program into a fresh temporary directory, runs it there in a new
 ``python -I -S -B`` process (isolated mode: ``PYTHON*`` variables ignored; no user or site packages,
 so only the standard library is importable; no bytecode written) and deletes the directory
-afterwards. The child (:mod:`tuner._sandbox_child`) confines itself before the program's first line
+afterwards. The child (:mod:`tuner.sandbox.child`) confines itself before the program's first line
 runs.
 
 What it protects against
@@ -58,7 +58,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _sandbox_child as child
+from . import child
 
 __all__ = ["SandboxResult", "STATUSES", "run_python"]
 
