@@ -11,7 +11,9 @@ COPY sampler ./sampler
 COPY tuner ./tuner
 COPY dashboard ./dashboard
 COPY studies ./studies
-RUN pip install --no-cache-dir ".[postgres]"
+# The sampler alone is `pip install .`; the services need the tuner on PostgreSQL (init, workers),
+# the dashboard, and the humaneval task's problems (any shipped task may be tuned).
+RUN pip install --no-cache-dir ".[postgres,dashboard,humaneval]"
 
 ENTRYPOINT ["tuner"]
 CMD ["--help"]

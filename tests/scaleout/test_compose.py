@@ -89,7 +89,10 @@ def test_dockerfile_entry_point_is_the_tuner():
     text = (ROOT / "Dockerfile").read_text()
     entry = re.search(r"^ENTRYPOINT\s+(\[.*\])", text, re.M)
     assert entry and shlex.split(entry.group(1).strip("[]").replace(",", " ")) == ["tuner"]
-    assert "torch==2.13.0" in text and ".[postgres]" in text
+    assert "torch==2.13.0" in text
+    extras = re.search(r'pip install [^\n]*"\.\[([\w,-]+)\]"', text)
+    assert extras and {"postgres", "dashboard"} <= set(extras.group(1).split(",")), \
+        "the image serves the workers (PostgreSQL) and the dashboard"
 
 
 def test_env_example_defines_every_variable(compose, env_example):
