@@ -1,4 +1,4 @@
-"""Fixtures: a tiny model (seconds to train) and a storage of small fake studies that use it."""
+"""Fixtures: a storage of small fake studies that use the smoke model (``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,6 @@ import pytest
 from . import fake_studies
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-
-
-@pytest.fixture(scope="session")
-def smoke_model_dir(tmp_path_factory) -> str:
-    """A model trained for a few steps: real shapes and tokenizer, no skill (for decoding)."""
-    from sampler.zoo import train
-
-    folder = tmp_path_factory.mktemp("smoke_model")
-    train.main(["--out", str(folder), "--smoke"])
-    return str(folder)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -35,16 +34,10 @@ playwright = pytest.importorskip("playwright.sync_api",
                                  reason="needs the playwright package (pip install -e .[dev])")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def server(writable_storage, tmp_path):
+def server(writable_storage, tmp_path, free_port):
     """The app served on a free loopback port, on a private copy of the fake studies."""
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
     env = dict(os.environ, TUNER_STORAGE=writable_storage,
                TUNER_PROFILES=str(tmp_path / "profiles"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -32,12 +31,6 @@ def _bindir() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _as_owner(cmd: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return cmd
@@ -45,7 +38,7 @@ def _as_owner(cmd: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url():
+def postgres_url(free_port):
     """A SQLAlchemy URL (psycopg2) of a fresh, empty PostgreSQL database on 127.0.0.1."""
     bindir = _bindir()
     missing = None
@@ -65,7 +58,7 @@ def postgres_url():
     data = root / "data"
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run(_as_owner([str(bindir / "initdb"), "-D", str(data), "-U", "tuner",
                               "--auth=trust", "-E", "UTF8", "--no-sync"]),
                    check=True, capture_output=True)

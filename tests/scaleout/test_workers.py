@@ -151,16 +151,12 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_target_is_reached(pg_stora
             (TrialState.COMPLETE, values, params, metrics), f"trial {number} changed"
 
 
-def test_local_workers_flag_shares_a_study(pg_storage):
+def test_local_workers_flag_shares_a_study(pg_storage, cli):
     """`tuner optimize --workers 3 --trials 6` runs 6 more complete trials across 3 processes,
     and refuses nothing on PostgreSQL."""
-    from typer.testing import CliRunner
-
-    from tuner.cli import app
-
     name = "local-workers"
-    result = CliRunner().invoke(app, ["optimize", "--task", "arith", "--n-tune", N_TUNE,
-                                      "--study", name, "--workers", "3", "--trials", "6"])
+    result = cli(["optimize", "--task", "arith", "--n-tune", N_TUNE, "--study", name,
+                  "--workers", "3", "--trials", "6"])
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output
     study = optuna.load_study(study_name=name, storage=pg_storage)

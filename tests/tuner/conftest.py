@@ -1,4 +1,4 @@
-"""Shared fixtures: a temporary study database per test and a small trained model."""
+"""A temporary study database per test (the smoke model is in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,3 @@ def storage(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'studies.sqlite3'}"
     monkeypatch.setenv("TUNER_STORAGE", url)
     return url
-
-
-@pytest.fixture(scope="session")
-def smoke_model(tmp_path_factory):
-    """A model trained for a few steps (seconds): real shapes and tokenizer, no skill."""
-    import sampler
-    from sampler.zoo import train
-
-    folder = tmp_path_factory.mktemp("smoke")
-    train.main(["--out", str(folder), "--smoke"])
-    return sampler.load_model(str(folder), device="cpu")

@@ -6,15 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
-
-from tuner.cli import app
-
-runner = CliRunner()
 
 
-def _run(args):
-    result = runner.invoke(app, args)
+def _run(cli, args):
+    result = cli(args)
     return result.exit_code, result.stdout + result.stderr
 
 
@@ -45,8 +40,8 @@ ERRORS = [
 
 
 @pytest.mark.parametrize("args,code,message", ERRORS, ids=[" ".join(e[0])[:60] for e in ERRORS])
-def test_mistakes_are_one_line_and_write_nothing(args, code, message, storage, tmp_path):
-    exit_code, output = _run(args)
+def test_mistakes_are_one_line_and_write_nothing(args, code, message, storage, tmp_path, cli):
+    exit_code, output = _run(cli, args)
     assert exit_code == code, output
     assert message in output
     assert "Traceback" not in output
@@ -54,24 +49,24 @@ def test_mistakes_are_one_line_and_write_nothing(args, code, message, storage, t
     assert not (tmp_path / "studies.sqlite3").exists(), "a failed command left a database"
 
 
-def test_help_of_every_command():
+def test_help_of_every_command(cli):
     for command in ("optimize", "baseline", "eval", "validate", "export", "studies", "show", "tasks"):
-        code, output = _run([command, "--help"])
+        code, output = _run(cli, [command, "--help"])
         assert code == 0 and "Usage" in output
 
 
-def test_spec_with_an_unknown_key(tmp_path, storage):
+def test_spec_with_an_unknown_key(tmp_path, storage, cli):
     spec = tmp_path / "arith.toml"
     spec.write_text('task = "arith"\ntrails = 3\n')
-    code, output = _run(["optimize", "--task", "arith", "--spec", str(spec)])
+    code, output = _run(cli, ["optimize", "--task", "arith", "--spec", str(spec)])
     assert code == 2 and "unknown key `trails`" in output
 
 
-def test_tasks_lists_the_registry():
-    code, output = _run(["tasks"])
+def test_tasks_lists_the_registry(cli):
+    code, output = _run(cli, ["tasks"])
     assert code == 0 and "arith" in output and "gsm8k" in output
 
 
-def test_params_json_must_be_an_object(storage):
-    code, output = _run(["eval", "--task", "arith", "--strategy", "less", "--params", json.dumps([1])])
+def test_params_json_must_be_an_object(storage, cli):
+    code, output = _run(cli, ["eval", "--task", "arith", "--strategy", "less", "--params", json.dumps([1])])
     assert code != 0 and "Traceback" not in output

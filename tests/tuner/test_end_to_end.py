@@ -6,33 +6,30 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 import sampler
-from tuner.cli import app
 
-runner = CliRunner()
 SMALL = ["--n-tune", "40", "--trials", "4", "--seed", "0"]
 
 
-def _ok(args):
-    result = runner.invoke(app, args)
+def _ok(cli, args):
+    result = cli(args)
     assert result.exit_code == 0, result.stdout + result.stderr
     return result.stdout
 
 
 @pytest.mark.slow
-def test_optimize_validate_export_and_decode(storage, tmp_path):
-    out = _ok(["optimize", "--task", "arith", *SMALL, "--study", "e2e"])
+def test_optimize_validate_export_and_decode(storage, tmp_path, cli):
+    out = _ok(cli, ["optimize", "--task", "arith", *SMALL, "--study", "e2e"])
     assert "Pareto front of e2e" in out
-    _ok(["studies"])
-    shown = _ok(["show", "e2e"])
+    _ok(cli, ["studies"])
+    shown = _ok(cli, ["show", "e2e"])
     assert shown.count("COMPLETE") == 4
     assert "s/example" in shown and "not the production cost" in shown  # trial timings: reuse
-    validated = _ok(["validate", "--study", "e2e"])
+    validated = _ok(cli, ["validate", "--study", "e2e"])
     assert "held-out tok/s" in validated
     path = tmp_path / "arith.json"
-    exported = _ok(["export", "--study", "e2e", "--best", "-o", str(path)])
+    exported = _ok(cli, ["export", "--study", "e2e", "--best", "-o", str(path)])
     assert "held-out accuracy" in exported and "tokens/s" in exported
 
     profile = sampler.load_profile(path)
@@ -41,7 +38,7 @@ def test_optimize_validate_export_and_decode(storage, tmp_path):
     assert {"accuracy", "mean_nfe", "speedup"} <= set(profile.metrics)
 
     # the profile's timing is the held-out one, decoded without reuse; the trials' reused passes
-    study = json.loads(_ok(["show", "e2e", "--json"]))
+    study = json.loads(_ok(cli, ["show", "e2e", "--json"]))
     trials = {t["number"]: t for t in study["trials"]}
     assert all(t["metrics"]["timed_with_reuse"] == 1 for t in trials.values())
     held = trials[profile.provenance.trial]["held_out"]
@@ -58,34 +55,33 @@ def test_optimize_validate_export_and_decode(storage, tmp_path):
     assert (decoded.nfe < profile.decoding.gen_length).all()
 
     # resuming with other settings is refused, naming the difference
-    result = runner.invoke(app, ["optimize", "--task", "arith", *SMALL, "--study", "e2e",
-                                 "--objective", "pareto"])
+    result = cli(["optimize", "--task", "arith", *SMALL, "--study", "e2e", "--objective", "pareto"])
     assert result.exit_code == 1 and "created with objective = 'qps', not 'pareto'" in result.stderr
 
     # a resumed study runs more trials and keeps the old ones
-    _ok(["optimize", "--task", "arith", *SMALL[:2], "--trials", "2", "--study", "e2e"])
-    assert _ok(["show", "e2e"]).count("COMPLETE") == 6
+    _ok(cli, ["optimize", "--task", "arith", *SMALL[:2], "--trials", "2", "--study", "e2e"])
+    assert _ok(cli, ["show", "e2e"]).count("COMPLETE") == 6
 
 
 @pytest.mark.slow
-def test_target_counts_the_study_not_the_process(storage):
+def test_target_counts_the_study_not_the_process(storage, cli):
     """--target N stops at N complete trials in the study; a rerun finds it met and adds none."""
     import optuna
 
     args = ["optimize", "--task", "arith", "--n-tune", "40", "--study", "target"]
-    _ok([*args, "--target", "3"])
-    _ok([*args, "--target", "3"])
+    _ok(cli, [*args, "--target", "3"])
+    _ok(cli, [*args, "--target", "3"])
     study = optuna.load_study(study_name="target", storage=storage)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
-    _ok([*args, "--target", "5"])
+    _ok(cli, [*args, "--target", "5"])
     assert len(optuna.load_study(study_name="target", storage=storage).trials) == 5
-    both = runner.invoke(app, [*args, "--target", "5", "--trials", "2"])
+    both = cli([*args, "--target", "5", "--trials", "2"])
     assert both.exit_code == 2 and "not both" in both.stderr
 
 
 @pytest.mark.slow
-def test_eval_json_keys(storage):
-    out = _ok(["eval", "--task", "arith", "--strategy", "threshold", "--params",
+def test_eval_json_keys(storage, cli):
+    out = _ok(cli, ["eval", "--task", "arith", "--strategy", "threshold", "--params",
                json.dumps({"threshold": 0.9}), "--n", "20", "--json"])
     figures = json.loads(out)
     for key in ("accuracy", "mean_nfe", "p95_nfe", "speedup", "tokens_per_forward", "wall_s", "n",

@@ -1,0 +1,55 @@
+"""Helpers every test folder shares: the smoke model, a free port, and the `tuner` command line.
+
+Nothing here imports the tuner or the dashboard at collection time, so that ``tests/sampler`` runs
+where only the sampler is installed (``pip install -e . pytest``).
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def smoke_model_dir(tmp_path_factory) -> str:
+    """The folder of a model trained for a few steps (seconds): real shapes and tokenizer, no
+    skill. Trained once per test run."""
+    from sampler.zoo import train
+
+    folder = tmp_path_factory.mktemp("smoke_model")
+    train.main(["--out", str(folder), "--smoke"])
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def smoke_model(smoke_model_dir):
+    """:func:`smoke_model_dir`, loaded on the CPU."""
+    import sampler
+
+    return sampler.load_model(smoke_model_dir, device="cpu")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """A function returning a loopback TCP port that was free a moment ago (for a server the test
+    starts itself)."""
+    return _free_port
+
+
+@pytest.fixture
+def cli():
+    """Run `tuner` in-process: ``cli(["optimize", ...])`` returns click's ``Result``, with
+    ``exit_code``, ``stdout`` and ``stderr`` apart (``output`` has both)."""
+    from typer.testing import CliRunner
+
+    from tuner.cli import app
+
+    runner = CliRunner()
+    return lambda args: runner.invoke(app, args)
