@@ -1,10 +1,12 @@
 """The dashboard: browse studies and Pareto fronts, look inside a trial, export a tuned profile.
 
-    tuner dashboard [--storage URL] [--port P]
+    tuner dashboard [--storage URL] [--port P]      (or: python -m dashboard ...)
 
 A Streamlit app (``dashboard/app.py``) with thin pages (``dashboard/views/``) over the cached reads
 of :mod:`dashboard.data`; figures come from :mod:`dashboard.charts`. It only reads the study
-storage, except when exporting a profile (through ``tuner.validate.export``).
+storage, except when exporting a profile (through ``tuner.validate.export``). It imports the tuner,
+never the other way: ``tuner dashboard`` reaches :func:`dashboard.launch.launch` through an entry
+point. Needs the ``dashboard`` extra (streamlit, plotly).
 """
 
 PROFILES_ENV = "TUNER_PROFILES"

@@ -1,15 +1,17 @@
-"""Start the dashboard server: what ``tuner dashboard`` runs.
+"""Start the dashboard server: what ``tuner dashboard`` and ``python -m dashboard`` run.
 
-    python -m dashboard.launch [--storage URL] [--port 8501] [--address 127.0.0.1]
+    python -m dashboard [--storage URL] [--port 8501] [--address 127.0.0.1]
 
-The storage and the profiles folder reach the app through ``$TUNER_STORAGE`` and
-``$TUNER_PROFILES``. Streamlit runs headless (no browser is opened; it prints the URL) and sends
-no usage statistics.
+``tuner dashboard`` finds :func:`launch` through the ``less_tuner.dashboard`` entry point group
+(see ``pyproject.toml``), so the tuner never imports the dashboard. The storage and the profiles
+folder reach the app through ``$TUNER_STORAGE`` and ``$TUNER_PROFILES``. Streamlit runs headless
+(no browser is opened; it prints the URL) and sends no usage statistics.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -23,6 +25,8 @@ from . import PROFILES_ENV
 __all__ = ["APP", "command", "launch", "main"]
 
 APP = Path(__file__).resolve().with_name("app.py")
+NEEDS = ("streamlit", "plotly", "pandas")
+"""What the app imports beyond the tuner: the ``dashboard`` extra."""
 
 
 def command(port: int = 8501, address: str = "127.0.0.1") -> list[str]:
@@ -37,6 +41,10 @@ def launch(storage: str | None = None, *, port: int = 8501, address: str = "127.
     """Serve the dashboard until interrupted; returns Streamlit's exit code."""
     if not 0 < port < 65536:
         raise UsageError(f"--port must be in 1..65535, got {port}.")
+    missing = [name for name in NEEDS if importlib.util.find_spec(name) is None]
+    if missing:
+        raise TunerError(f"the dashboard needs {', '.join(missing)}: pip install "
+                         "'less-tuner[dashboard]' (from a checkout: pip install -e '.[dashboard]').")
     check_url(resolve_url(storage))  # a malformed URL fails here; a missing database in the page
     env = dict(os.environ)
     if storage:
@@ -47,7 +55,7 @@ def launch(storage: str | None = None, *, port: int = 8501, address: str = "127.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dashboard.launch",
+    parser = argparse.ArgumentParser(prog="python -m dashboard",
                                      description="Serve the dashboard (Streamlit).")
     parser.add_argument("--storage", help="SQLAlchemy URL of the study database")
     parser.add_argument("--port", type=int, default=8501)
@@ -61,7 +69,3 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
