@@ -458,10 +458,15 @@ def dashboard(storage: Optional[str] = StorageOpt,
                                           help="address to serve on (0.0.0.0: every interface, "
                                                "e.g. in a container)")) -> None:
     """Browse studies and Pareto fronts, look inside trials, export profiles (a Streamlit app)."""
-    with errors():
-        from dashboard.launch import launch
+    from importlib.metadata import entry_points
 
-        code = launch(storage, port=port, address=address)
+    with errors():
+        # The dashboard imports the tuner, never the reverse: its launcher is an entry point.
+        found = entry_points(group="less_tuner.dashboard", name="launch")
+        if not found:
+            raise TunerError("the dashboard is not installed: pip install 'less-tuner[dashboard]' "
+                             "(from a checkout: pip install -e '.[dashboard]').")
+        code = next(iter(found)).load()(storage, port=port, address=address)
     raise typer.Exit(code)
 
 
