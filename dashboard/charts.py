@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
 import sampler
 
-__all__ = ["pareto", "selected_trials", "hypervolume", "importance", "timeline", "params_text",
-           "WEBGL_ABOVE"]
+__all__ = ["pareto", "selected_trials", "hypervolume", "importance", "parallel", "param_scales",
+           "timeline", "params_text", "WEBGL_ABOVE", "X_AXES", "MISSING"]
 
 WEBGL_ABOVE = 1000
 """Studies with more trials than this are drawn with WebGL (``Scattergl``)."""
+
+X_AXES = {"front": "zoom to the front", "full": "full range", "log": "log scale"}
+"""How the Pareto chart's NFE axis is drawn: around the front's trials (the full-step baseline,
+far to the right, is marked at the edge), from zero to the baseline, or on a log scale."""
 
 _STYLE = {  # kind -> marker, in drawing order (the front on top)
     "dominated": dict(color="#9aa5b1", size=7, symbol="circle"),
@@ -26,6 +32,14 @@ _STYLE = {  # kind -> marker, in drawing order (the front on top)
 _LABEL = {"dominated": "dominated", "raced": "raced (stopped early)",
           "infeasible": "infeasible (below the accuracy floor)", "Pareto front": "Pareto front"}
 _UNSELECTED = dict(marker=dict(opacity=0.45))  # points outside a selection stay readable
+_BEST_DARK = [[0.0, "#8db7dc"], [0.5, "#3a7dbf"], [1.0, "#08254f"]]
+"""Light to dark blue: the best trials darkest, the worst still visible on white."""
+_LOG_AXES = {  # scale -> (param to axis, axis to param, what the axis label says)
+    "log": (np.log10, lambda t: 10 ** t, "log scale"),
+    "log1m": (lambda v: -np.log10(1 - v), lambda t: 1 - 10 ** -t, "log scale of 1 - x"),
+}
+MISSING = "—"
+"""How a missing value is written (tables, categories)."""
 _REFERENCE_COLORS = ("#7b2cbf", "#2a9d8f", "#8d6e63", "#e76f51", "#457b9d")
 _HOVER = ("<b>trial %{customdata[0]}</b><br>accuracy %{y:.1%}<br>mean NFE %{x:.2f}<br>"
           "speed-up %{customdata[1]:.2f}x<br>quality/step %{customdata[2]:.3f}<br>"
@@ -51,9 +65,12 @@ def _custom(rows: pd.DataFrame) -> list[list[Any]]:
 
 
 def pareto(trials: pd.DataFrame, *, baseline: dict | None, floor: float | None,
-           references: pd.DataFrame, title: str) -> go.Figure:
+           references: pd.DataFrame, title: str, x_axis: str = "front") -> go.Figure:
     """Accuracy against mean NFE of every finished trial, by kind; the held-out figures of
-    validated trials; the full-step baseline, the accuracy floor and other studies' fronts."""
+    validated trials; the full-step baseline, the accuracy floor and other studies' fronts.
+    ``x_axis`` is one of :data:`X_AXES`."""
+    if x_axis not in X_AXES:
+        raise ValueError(f"x_axis must be one of {', '.join(X_AXES)}, got {x_axis!r}.")
     finished = trials[trials["kind"].isin(_STYLE)] if len(trials) else trials
     scatter = go.Scattergl if len(finished) > WEBGL_ABOVE else go.Scatter
     fig = go.Figure()
@@ -100,13 +117,41 @@ def pareto(trials: pd.DataFrame, *, baseline: dict | None, floor: float | None,
         fig.add_hline(y=floor, line=dict(color="#d7263d", dash="dot", width=1),
                       annotation_text=f"accuracy floor {floor:.1%}",
                       annotation_position="bottom left", annotation_font_color="#d7263d")
+    # Streamlit turns click-to-select off (clickmode "event") while dragging draws a box or a
+    # lasso; so dragging zooms by default, and a click selects one point. The toolbar's box and
+    # lasso tools select several.
     fig.update_layout(
         title=title, height=520, xaxis_title="mean NFE (forward passes per example) — fewer is "
-        "faster", yaxis_title="accuracy", yaxis_tickformat=".0%", dragmode="select",
-        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0), hovermode="closest",
-        margin=dict(t=60, b=10))
-    fig.update_xaxes(rangemode="tozero")
+        "faster", yaxis_title="accuracy", yaxis_tickformat=".1%", dragmode="zoom",
+        clickmode="event+select", legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+        hovermode="closest", margin=dict(t=60, b=10))
+    if x_axis == "log":
+        fig.update_xaxes(type="log")
+    elif x_axis == "front" and len(finished):
+        low, high = _front_range(finished)
+        fig.update_xaxes(range=[low, high])
+        if baseline and baseline["mean_nfe"] > high:
+            fig.add_annotation(
+                x=1, xref="paper", y=baseline["accuracy"], xanchor="right", showarrow=False,
+                text=f"full-step baseline → NFE {baseline['mean_nfe']:.1f}",
+                font=dict(size=11), bgcolor="rgba(255, 255, 255, 0.8)")
+    else:
+        fig.update_xaxes(rangemode="tozero")
     return fig
+
+
+def _front_range(finished: pd.DataFrame) -> tuple[float, float]:
+    """NFE from the fastest finished trial to the slowest trial on the front (tuning or held-out
+    figures; of every finished trial when none is on the front), padded: the slower dominated
+    trials and the full-step baseline fall outside."""
+    front = finished[finished["kind"] == "Pareto front"]
+    low, high = _nfe(finished).min(), _nfe(front if len(front) else finished).max()
+    pad = max(0.05 * (high - low), 0.5)
+    return max(0.0, low - pad), high + pad
+
+
+def _nfe(rows: pd.DataFrame) -> pd.Series:
+    return pd.concat([rows["mean_nfe"], rows["held_out_mean_nfe"]]).dropna().astype(float)
 
 
 def selected_trials(event: Any) -> list[int]:
@@ -139,6 +184,76 @@ def importance(values: dict[str, float], target: str) -> go.Figure:
     fig.update_layout(title=f"Which params decide the best 10% of trials by {target} "
                             "(PED-ANOVA)", height=140 + 40 * len(names),
                       xaxis_title="importance (share)", margin=dict(t=50, b=10))
+    return fig
+
+
+def param_scales(distributions: Mapping[str, BaseDistribution]) -> dict[str, str]:
+    """How each strategy param was searched, by the strategy's own name: ``log1m`` (Optuna's
+    ``1-<name>`` on a log scale), ``log``, ``categorical``, ``int`` or ``linear``."""
+    scales = {}
+    for name, dist in distributions.items():
+        log = getattr(dist, "log", False)
+        if name.startswith("1-") and log:
+            scales[name[2:]] = "log1m"
+        elif isinstance(dist, CategoricalDistribution):
+            scales[name] = "categorical"
+        elif isinstance(dist, IntDistribution) and not log:
+            scales[name] = "int"
+        else:
+            scales[name] = "log" if log else "linear"
+    return scales
+
+
+def _axis(label: str, values: pd.Series, scale: str) -> dict[str, Any] | None:
+    """A parallel-coordinates dimension; log scales are drawn as log10 (of 1 - x for ``log1m``)
+    with ticks labelled in the param's own values. None for a numeric param missing in a trial."""
+    if scale == "categorical" or not pd.api.types.is_numeric_dtype(values):
+        codes = pd.Categorical(values.fillna(MISSING).astype(str))
+        return dict(label=label, values=codes.codes, tickvals=list(range(len(codes.categories))),
+                    ticktext=list(codes.categories))
+    if values.isna().any():
+        return None
+    values = values.astype(float)
+    if scale == "int" and values.nunique() <= 12:
+        return dict(label=label, values=values, tickvals=sorted(values.unique()),
+                    tickformat="d")
+    if scale not in _LOG_AXES:
+        return dict(label=label, values=values)
+    to_axis, back, how = _LOG_AXES[scale]
+    drawn = to_axis(values.to_numpy())
+    low, high = float(drawn.min()), float(drawn.max())
+    # whole decades (rounded first: 1 - 0.999 is 0.0010000000000000009)
+    ticks = [float(t) for t in range(math.ceil(round(low, 9)), math.floor(round(high, 9)) + 1)]
+    if len(ticks) < 2:  # less than two decades: ticks spread evenly
+        ticks = list(np.linspace(low, high, 4)) if high > low else [low]
+    return dict(label=f"{label} ({how})", values=drawn, tickvals=ticks,
+                ticktext=[f"{back(t):.3g}" for t in ticks])
+
+
+def parallel(rows: pd.DataFrame, *, target: str, label: str, lower_is_better: bool,
+             scales: Mapping[str, str], limit: int | None = None) -> go.Figure:
+    """One line per trial across its params (``params.<name>`` columns) and ``target``, coloured
+    by ``target``: the best trials darkest and drawn on top, the worst still visible on white.
+    At most ``limit`` trials (a seeded random sample of more)."""
+    if limit is not None and len(rows) > limit:
+        rows = rows.sample(n=limit, random_state=0)
+    rows = rows.sort_values(target, ascending=not lower_is_better)  # the best drawn last
+    dims = [dict(label=label, values=rows[target].astype(float),
+                 tickformat=".1%" if target == "accuracy" else ".3g")]
+    for column in (c for c in rows if c.startswith("params.")):
+        name = column.removeprefix("params.")
+        axis = _axis(name, rows[column], scales.get(name, "linear"))
+        if axis is not None:
+            dims.append(axis)
+    fig = go.Figure(go.Parcoords(
+        dimensions=dims, labelangle=0, labelside="top",
+        line=dict(color=rows[target].astype(float), colorscale=_BEST_DARK,
+                  reversescale=lower_is_better, showscale=True,
+                  colorbar=dict(title=dict(text=label), thickness=14, x=1.0, xpad=40)),
+        unselected=dict(line=dict(color="#d0d5dc", opacity=0.4))))
+    fig.update_layout(title=f"Params of {len(rows)} trials, coloured by {label} (darker is "
+                            "better); drag along an axis to filter", height=460,
+                      margin=dict(t=90, b=30, l=60, r=150))
     return fig
 
 

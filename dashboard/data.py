@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import optuna
 import pandas as pd
 import streamlit as st
 import torch
+from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 import sampler
@@ -37,8 +37,7 @@ from . import PROFILES_ENV
 __all__ = ["TTL", "PROFILES_ENV", "TARGETS", "LOWER_IS_BETTER", "PARALLEL_LINES", "KINDS",
            "EVALUATED", "TIMING_METRICS", "production_speed", "Snapshot", "storage_url", "profiles_dir",
            "study_names", "snapshot", "studies", "trials", "references", "hypervolume",
-           "trial_detail", "examples", "timeline", "importances", "parallel_coordinates",
-           "export_profile", "reload"]
+           "trial_detail", "examples", "timeline", "importances", "export_profile", "reload"]
 
 TTL = 60
 """Seconds a read of the storage is reused before it is read again."""
@@ -123,6 +122,15 @@ class Snapshot:
         except (TunerError, sampler.SamplerError, TypeError, KeyError):  # another version's spec
             return None
 
+    @property
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """Optuna's search dimensions over the trials, by Optuna's param names (``1-tau_conf`` for
+        a threshold searched on a log scale of 1 - tau_conf)."""
+        found: dict[str, BaseDistribution] = {}
+        for t in self.trials:
+            found.update(t.distributions)
+        return found
+
     def trial(self, number: int) -> FrozenTrial | None:
         return next((t for t in self.trials if t.number == number), None)
 
@@ -195,7 +203,8 @@ def trials(url: str, name: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner="Reading the studies…")
 def studies(url: str) -> pd.DataFrame:
-    """One row per study: what it tunes, its trial counts, baseline, best quality per step."""
+    """One row per study: what it tunes, its trial counts, baseline, and the feasible trial of best
+    quality per step (its number, accuracy, speed-up and quality per step)."""
     rows = []
     for name in study_names(url):
         snap = snapshot(url, name)
@@ -203,9 +212,9 @@ def studies(url: str) -> pd.DataFrame:
         states = [t.state for t in snap.trials]
         try:
             best = best_trial(snap)
-            best_qps, best_number = trial_metrics(best)["quality_per_step"], best.number
+            best_number, m = best.number, trial_metrics(best)
         except TunerError:  # no feasible complete trial yet
-            best_qps, best_number = math.nan, None
+            best_number, m = None, {}
         rows.append({
             "study": name, "task": ident.get("task"), "model": ident.get("model"),
             "strategy": ident.get("strategy"), "objective": ident.get("objective"),
@@ -215,7 +224,9 @@ def studies(url: str) -> pd.DataFrame:
             "running": states.count(TrialState.RUNNING) + states.count(TrialState.WAITING),
             "baseline_accuracy": base.get("accuracy", math.nan),
             "baseline_mean_nfe": base.get("mean_nfe", math.nan),
-            "best_quality_per_step": best_qps, "best_trial": best_number,
+            "best_trial": best_number, "best_accuracy": m.get("accuracy", math.nan),
+            "best_speedup": m.get("speedup", math.nan),
+            "best_quality_per_step": m.get("quality_per_step", math.nan),
             "last_update": _last_update(snap),
         })
     return pd.DataFrame(rows)
@@ -318,14 +329,11 @@ def timeline(url: str, name: str, number: int, index: int) -> dict[str, Any]:
     }
 
 
-def _analysis_study(snap: Snapshot, limit: int | None = None) -> optuna.Study:
+def _analysis_study(snap: Snapshot) -> optuna.Study:
     """An in-memory study of the trials whose evaluation ran to the end (raced trials' figures
-    cover only part of the split), for Optuna's own analysis functions; at most ``limit`` of them,
-    drawn at random (seeded) when there are more."""
+    cover only part of the split), for Optuna's own analysis functions."""
     chosen = [t for t in snap.trials
               if t.state == TrialState.COMPLETE and trial_metrics(t).get("complete")]
-    if limit is not None and len(chosen) > limit:
-        chosen = sorted(random.Random(0).sample(chosen, limit), key=lambda t: t.number)
     study = optuna.create_study(directions=list(snap.directions))
     study.add_trials(chosen)
     return study
@@ -344,17 +352,6 @@ def importances(url: str, name: str, target: str) -> dict[str, float]:
         return dict(optuna.importance.get_param_importances(
             study, target=lambda t: sign * trial_metrics(t)[target],
             evaluator=optuna.importance.PedAnovaImportanceEvaluator()))
-
-
-@st.cache_data(ttl=TTL, show_spinner="Drawing parallel coordinates…")
-def parallel_coordinates(url: str, name: str, target: str):
-    """Optuna's parallel-coordinates figure of the params against one figure of the trials (one
-    line per trial: at most ``PARALLEL_LINES`` trials, a random sample of bigger studies)."""
-    study = _analysis_study(snapshot(url, name), limit=PARALLEL_LINES)
-    if len(study.trials) < 2:
-        return None
-    return optuna.visualization.plot_parallel_coordinate(
-        study, target=lambda t: trial_metrics(t)[target], target_name=TARGETS[target])
 
 
 def export_profile(url: str, name: str, number: int, path: Path) -> sampler.Profile:

@@ -1,26 +1,33 @@
-"""Widgets shared by the pages: the sidebar (storage, study picker), the trial picker, and the
-one-line error box.
+"""Widgets shared by the pages: the sidebar (storage, study picker), the trial picker, the
+one-line error box, and how figures and missing values are written.
 
 The chosen study and trial live in ``st.session_state`` under keys of their own ("study",
 "trial:<study>"), not under a widget's key, so that they survive pages that do not draw the widget
-(Streamlit forgets the state of widgets it did not draw).
+(Streamlit forgets the state of widgets it did not draw). The study is also written into the URL
+(``?study=<name>``), so that a reload or a shared link opens the same study.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import pandas as pd
 import streamlit as st
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
 from sampler import SamplerError
 from tuner.errors import TunerError
 from tuner.storage import mask_url
 
 from . import data
+from .charts import MISSING
 
-__all__ = ["sidebar", "study", "trial", "set_trial", "trial_picker", "guard", "pct", "fmt"]
+__all__ = ["sidebar", "study", "set_study", "default_study", "trial", "set_trial", "trial_picker",
+           "guard", "describe_space", "held_out_delta", "pct", "fmt", "MISSING", "QUERY_STUDY"]
+
+QUERY_STUDY = "study"
+"""The URL query parameter that names the chosen study."""
 
 ERRORS = (TunerError, SamplerError)
 """Errors raised on purpose by the tuner and the sampler: shown as one line, not a traceback."""
@@ -39,6 +46,19 @@ def guard(stop: bool = True) -> Iterator[None]:
 
 def _remember(widget: str, key: str) -> None:
     st.session_state[key] = st.session_state[widget]
+
+
+def _pick_study() -> None:
+    set_study(st.session_state["study_picker"])
+
+
+def default_study(table: pd.DataFrame) -> str:
+    """The study with the latest trial activity (a trial started or finished), else the newest
+    created: the one being tuned, or tuned last, is the one a user opens the dashboard for.
+    ``table`` is :func:`dashboard.data.studies` (creation order)."""
+    order = table.assign(_created=range(len(table)))
+    order = order.sort_values(["last_update", "_created"], na_position="first", kind="stable")
+    return str(order["study"].iloc[-1])
 
 
 def sidebar() -> None:
@@ -60,11 +80,19 @@ def sidebar() -> None:
                 "`tuner optimize --task arith`, or point the dashboard at another database with "
                 "`tuner dashboard --storage URL`.", icon=":material/info:")
         st.stop()
-    if st.session_state.get("study") not in names:
-        st.session_state["study"] = names[-1]
-    st.session_state["study_picker"] = st.session_state["study"]
-    st.sidebar.selectbox("Study", names, key="study_picker", on_change=_remember,
-                         args=("study_picker", "study"))
+    # The URL wins over the session: it differs only when the user changed it (a link, the
+    # browser's history), since every choice made here is written into it at once.
+    chosen = st.query_params.get(QUERY_STUDY)
+    if chosen not in names:
+        chosen = st.session_state.get("study")
+    if chosen not in names:
+        try:
+            chosen = default_study(data.studies(url))
+        except ERRORS:  # a study the summary cannot read: the page that shows it will say why
+            chosen = names[-1]
+    set_study(chosen)
+    st.session_state["study_picker"] = chosen
+    st.sidebar.selectbox("Study", names, key="study_picker", on_change=_pick_study)
 
 
 def study() -> str:
@@ -73,7 +101,10 @@ def study() -> str:
 
 
 def set_study(name: str) -> None:
+    """Choose study ``name`` for every page, and name it in the URL."""
     st.session_state["study"] = name
+    if st.query_params.get(QUERY_STUDY) != name:
+        st.query_params[QUERY_STUDY] = name
 
 
 def trial(name: str) -> int | None:
@@ -111,12 +142,44 @@ def trial_picker(name: str, trials: pd.DataFrame) -> int | None:
     return chosen
 
 
+def describe_space(strategy: str, distributions: Mapping[str, BaseDistribution]) -> str:
+    """One sentence on what a study searched: its strategy and each of Optuna's params (by
+    Optuna's name, as the importance chart shows them) with its range and scale."""
+    parts = []
+    for name, dist in distributions.items():
+        log = getattr(dist, "log", False)
+        if isinstance(dist, CategoricalDistribution):
+            parts.append(f"`{name}` (one of {', '.join(map(str, dist.choices))})")
+        elif name.startswith("1-") and log:
+            base = name[2:]
+            parts.append(f"`{name}` (= 1 − {base}, log scale: {base} from {1 - dist.high:.4g} "
+                         f"to {1 - dist.low:.4g}, with 0.99 and 0.999 as far apart as 0.9 and "
+                         "0.99)")
+        elif isinstance(dist, IntDistribution):
+            parts.append(f"`{name}` (integer, {dist.low} to {dist.high})")
+        else:
+            scale = ", log scale" if log else ""
+            parts.append(f"`{name}` ({dist.low:.4g} to {dist.high:.4g}{scale})")
+    if not parts:
+        return f"Strategy **{strategy}** searches no param."
+    return f"Strategy **{strategy}** searches " + "; ".join(parts) + "."
+
+
+def held_out_delta(diff: float, text: str, *, lower_is_better: bool = False) -> dict[str, str]:
+    """``st.metric`` arguments showing a held-out figure minus the tuning figure (``diff``, rounded
+    as ``text`` writes it, sign first): the arrow follows the sign; green when the held-out figure
+    is better, red when worse; grey and no arrow when they are equal."""
+    if diff == 0:
+        return {"delta": text, "delta_color": "off", "delta_arrow": "off"}
+    return {"delta": text, "delta_color": "inverse" if lower_is_better else "normal"}
+
+
 def pct(value: float | None) -> str:
-    return "–" if value is None or pd.isna(value) else f"{value:.1%}"
+    return MISSING if value is None or pd.isna(value) else f"{value:.1%}"
 
 
 def fmt(value: object) -> str:
-    """A figure for a table: 4 significant digits, "–" when missing."""
+    """A figure for a table: 4 significant digits, :data:`MISSING` when missing."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "–"
+        return MISSING
     return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,5 +1,6 @@
-"""Pareto front: accuracy against mean NFE of one study; select trials with a click, a box or a
-lasso; the hypervolume of the front over trials."""
+"""Pareto front: accuracy against mean NFE of one study, zoomed to the front or not; select a
+trial with a click (several with the box or lasso tool); the hypervolume of the front over
+trials."""
 
 import streamlit as st
 
@@ -33,8 +34,14 @@ if not len(finished):
     st.info("No finished trial yet: the chart appears after the first one.", icon=":material/info:")
     st.stop()
 
+x_axis = st.radio("NFE axis", list(charts.X_AXES), format_func=charts.X_AXES.get,
+                  horizontal=True, key="pareto_x_axis",
+                  help="Zoom to the front: from the fastest trial to the slowest one on the front "
+                       "(the full-step baseline is marked at the right edge when it lies beyond). "
+                       "Full range: from zero, the baseline included. Log scale: every trial, "
+                       "spread by ratio.")
 figure = charts.pareto(trials, baseline=base or None, floor=snap.floor, references=references,
-                       title=f"Accuracy vs. steps — {len(finished)} trials")
+                       title=f"Accuracy vs. steps — {len(finished)} trials", x_axis=x_axis)
 event = st.plotly_chart(figure, key="pareto_chart", on_select="rerun",
                         selection_mode=("points", "box", "lasso"))
 selected = charts.selected_trials(event)
@@ -55,8 +62,9 @@ if selected:
                     icon=":material/download:")
 else:
     rows = on_front
-    st.caption("Click a point, or drag a box / lasso (toolbar, top right), to select trials. "
-               "Dotted lines join a validated trial's tuning figures to its held-out figures.")
+    st.caption("Click a point to select its trial; the box and lasso tools (toolbar, top right) "
+               "select several. Drag to zoom, double-click to zoom out. Dotted lines join a "
+               "validated trial's tuning figures to its held-out figures.")
     st.subheader("Trials on the front")
 
 PRODUCTION = ("decoding speed on the held-out split without forward-pass reuse (`tuner validate`): "
@@ -92,8 +100,8 @@ COLUMNS |= {c: st.column_config.Column(c.removeprefix("params.")) for c in param
 shown = ["number", "kind", "accuracy", "mean_nfe", "speedup", "quality_per_step",
          "held_out_accuracy", "held_out_mean_nfe", "held_out_tokens_per_second",
          "held_out_seconds_per_example", *params]
-st.dataframe(rows[shown], hide_index=True, column_config=COLUMNS)
+st.dataframe(rows[shown], hide_index=True, column_config=COLUMNS, placeholder=ui.MISSING)
 
 st.plotly_chart(charts.hypervolume(history), key="hypervolume_chart")
 with st.expander(f"All {len(trials)} trials"):
-    st.dataframe(trials, hide_index=True, column_config=COLUMNS)
+    st.dataframe(trials, hide_index=True, column_config=COLUMNS, placeholder=ui.MISSING)

@@ -16,23 +16,43 @@ def _choose() -> None:
         ui.set_study(table["study"].iloc[rows[0]])
 
 
-st.caption("Every study in the storage. Select a row to open that study on the other pages. "
-           "*Best quality/step* is the feasible trial with the highest speed-up × (accuracy / "
-           "baseline accuracy)^γ.")
-st.dataframe(
-    table, hide_index=True, key="studies_table", on_select=_choose, selection_mode="single-row",
-    column_config={
-        "study": st.column_config.TextColumn("study", pinned=True),
-        "complete": st.column_config.NumberColumn("complete", help="finished trials (raced "
-                                                  "included)"),
-        "raced": st.column_config.NumberColumn("raced", help="stopped early: could no longer "
-                                               "reach the accuracy floor"),
-        "running": st.column_config.NumberColumn("running / waiting"),
-        "baseline_accuracy": st.column_config.NumberColumn("baseline accuracy", format="percent"),
-        "baseline_mean_nfe": st.column_config.NumberColumn("baseline NFE", format="%.2f"),
-        "best_quality_per_step": st.column_config.NumberColumn("best quality/step",
-                                                               format="%.3f"),
-        "best_trial": st.column_config.NumberColumn("best trial", format="%d"),
-        "last_update": st.column_config.DatetimeColumn("last update",
-                                                       format="YYYY-MM-DD HH:mm"),
-    })
+# The table's columns, in order (narrow enough to need no scrolling); the others are in the
+# details below it.
+MAIN = ["study", "strategy", "complete", "best_accuracy", "best_speedup",
+        "best_quality_per_step", "task", "last_update"]
+DETAILS = ["study", "model", "objective", "best_trial", "raced", "failed", "running",
+           "baseline_accuracy", "baseline_mean_nfe"]
+BEST = "of the feasible trial with the best quality per step"
+COLUMNS = {  # no width: each column as wide as its content
+    "study": st.column_config.TextColumn("study", pinned=True),
+    "strategy": st.column_config.TextColumn("strategy"),
+    "complete": st.column_config.NumberColumn("trials", help="finished trials (raced included)"),
+    "best_accuracy": st.column_config.NumberColumn("best accuracy", format="percent",
+                                                   help=f"accuracy {BEST}"),
+    "best_speedup": st.column_config.NumberColumn("best speed-up", format="%.2fx",
+                                                  help=f"speed-up over full-step decoding {BEST}"),
+    "best_quality_per_step": st.column_config.NumberColumn(
+        "best quality/step", format="%.3f",
+        help="speed-up × (accuracy / baseline accuracy)^γ of the best feasible trial"),
+    "task": st.column_config.TextColumn("task"),
+    "last_update": st.column_config.DatetimeColumn("last update", format="YYYY-MM-DD HH:mm"),
+    "model": st.column_config.TextColumn("model"),
+    "objective": st.column_config.TextColumn("objective"),
+    "best_trial": st.column_config.NumberColumn("best trial", format="%d"),
+    "raced": st.column_config.NumberColumn("raced", help="stopped early: could no longer reach "
+                                           "the accuracy floor"),
+    "failed": st.column_config.NumberColumn("failed"),
+    "running": st.column_config.NumberColumn("running / waiting"),
+    "baseline_accuracy": st.column_config.NumberColumn("baseline accuracy", format="percent"),
+    "baseline_mean_nfe": st.column_config.NumberColumn("baseline NFE", format="%.2f"),
+}
+
+st.caption(f"Every study in the storage; **{ui.study()}** is open on the other pages. Select a "
+           "row to open another. The *best* columns are those of the feasible trial with the "
+           "highest quality per step: speed-up × (accuracy / baseline accuracy)^γ.")
+st.dataframe(table, hide_index=True, key="studies_table", on_select=_choose,
+             selection_mode="single-row", column_order=MAIN, column_config=COLUMNS,
+             placeholder=ui.MISSING)
+with st.expander("Details: model, objective, trial states, full-step baseline"):
+    st.dataframe(table, hide_index=True, column_order=DETAILS, column_config=COLUMNS,
+                 placeholder=ui.MISSING, key="studies_details")

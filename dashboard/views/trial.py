@@ -19,10 +19,16 @@ m, held = detail["metrics"], detail["held_out"] or {}
 warm = " · warm start (published defaults)" if detail["warm_start"] else ""
 st.caption(f"**{detail['kind']}**{warm} · finished {detail['finished']:%Y-%m-%d %H:%M}")
 cols = st.columns(4)
-cols[0].metric("accuracy", ui.pct(m.get("accuracy")),
-               delta=f"held-out {ui.pct(held['accuracy'])}" if held else None, delta_color="off")
-cols[1].metric("mean NFE", f"{m['mean_nfe']:.2f}",
-               delta=f"held-out {held['mean_nfe']:.2f}" if held else None, delta_color="off")
+accuracy, nfe = {}, {}  # deltas: held-out minus tuning figures (+ 0.0 turns -0.0 into 0.0)
+if held:
+    points = round(100 * (held["accuracy"] - m["accuracy"]), 1) + 0.0
+    accuracy = ui.held_out_delta(points, f"{points:+.1f} pts on held-out "
+                                         f"({ui.pct(held['accuracy'])})")
+    more = round(held["mean_nfe"] - m["mean_nfe"], 2) + 0.0
+    nfe = ui.held_out_delta(more, f"{more:+.2f} on held-out ({held['mean_nfe']:.2f})",
+                            lower_is_better=True)
+cols[0].metric("accuracy", ui.pct(m.get("accuracy")), **accuracy)
+cols[1].metric("mean NFE", f"{m['mean_nfe']:.2f}", **nfe)
 cols[2].metric("speed-up vs full-step", f"{m['speedup']:.2f}x")
 cols[3].metric("quality per step", f"{m['quality_per_step']:.3f}")
 if not m.get("complete"):
@@ -34,12 +40,12 @@ left, right = st.columns([1, 2])
 left.subheader("Params")
 left.dataframe(pd.DataFrame({"param": list(detail["params"]),
                              "value": [ui.fmt(v) for v in detail["params"].values()]}),
-               hide_index=True)
+               hide_index=True, placeholder=ui.MISSING)
 right.subheader("Figures")
 keys = [k for k in [*m, *(k for k in held if k not in m)] if k not in data.TIMING_METRICS]
 right.dataframe(pd.DataFrame({"figure": keys, "tuning split": [ui.fmt(m.get(k)) for k in keys],
                               "held-out split": [ui.fmt(held.get(k)) for k in keys]}),
-                hide_index=True)
+                hide_index=True, placeholder=ui.MISSING)
 
 st.subheader("Decoding speed")
 speed = data.production_speed(held)
@@ -68,8 +74,9 @@ with ui.guard(stop=False):
 right_count = int(outcomes["score"].sum()) if len(outcomes) else 0
 st.caption(f"{right_count} of {len(outcomes)} right; NFE from {outcomes['nfe'].min()} to "
            f"{outcomes['nfe'].max()}." if len(outcomes) else "No outcomes stored.")
-st.dataframe(outcomes, column_config={"score": st.column_config.NumberColumn("score"),
-                                      "nfe": st.column_config.NumberColumn("NFE")})
+st.dataframe(outcomes, placeholder=ui.MISSING,
+             column_config={"score": st.column_config.NumberColumn("score"),
+                            "nfe": st.column_config.NumberColumn("NFE")})
 
 st.subheader("Decoding timeline")
 if len(outcomes):
@@ -90,4 +97,5 @@ if len(outcomes):
         right.code(trace["answer"], language=None, wrap_lines=True)
         with st.expander("Per position: token, step, cause and statistics at commit time"):
             st.dataframe(pd.DataFrame({k: trace[k] for k in ("tokens", "step", "cause",
-                                                             "confidence", "persistence", "js")}))
+                                                             "confidence", "persistence", "js")}),
+                         placeholder=ui.MISSING)

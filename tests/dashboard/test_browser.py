@@ -1,5 +1,6 @@
-"""The dashboard in a real browser: serve it, box-select a point of the Pareto chart, export the
-selected trial, download the profile and load it with the sampler.
+"""The dashboard in a real browser: serve it; click a point of the Pareto chart to select its
+trial; box-select a point, export the selected trial, download the profile and load it with the
+sampler.
 
 Debian's chromium (``/usr/bin/chromium``, installed by ``.ci/run``) is driven by Playwright; the
 page's screenshot is kept as an artifact (pytest's tmp dir and ``/tmp/dashboard_artifacts/``).
@@ -8,6 +9,7 @@ page's screenshot is kept as an artifact (pytest's tmp dir and ``/tmp/dashboard_
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -78,10 +80,52 @@ def _to_pixels(page, nfe: float, accuracy: float) -> tuple[float, float]:
     }""", [nfe, accuracy]))
 
 
+def _browser(p):
+    return p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+
+
+def _keep(page, tmp_path, name: str) -> None:
+    """A screenshot of the page, in pytest's tmp dir and in ``ARTIFACTS``."""
+    time.sleep(1)  # let the chart finish redrawing the selection
+    shot = tmp_path / name
+    page.screenshot(path=str(shot))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / name)
+
+
+def test_clicking_a_point_selects_its_trial(server, tmp_path):
+    number = 0  # on the front, and not the trial chosen by default (the best quality per step)
+    chosen = fs.LESS_TRIALS[number]
+    with playwright.sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(f"{server}/pareto?study=less-qps")  # the study named in the URL
+            page.get_by_role("heading", name="Pareto front · less-qps").wait_for()
+            page.locator("[data-testid='stPlotlyChart'] .scatterlayer .trace").first.wait_for()
+            assert not page.get_by_text("is now the current trial").count()
+
+            page.mouse.click(*_to_pixels(page, chosen.mean_nfe, chosen.accuracy))
+            page.get_by_text(f"Trial {number} is now the current trial").wait_for()
+            page.get_by_role("heading", name="1 selected trial").wait_for()
+            _keep(page, tmp_path, "pareto_click.png")
+
+            page.get_by_text(f"Look inside trial {number}").click()
+            page.get_by_role("heading", name="Trial · less-qps").wait_for()
+            picker = page.get_by_role("combobox", name="Trial")  # the current trial
+            playwright.expect(picker).to_have_value(re.compile(rf"^#{number} · Pareto front"))
+            assert page.url.endswith("?study=less-qps")
+            page.reload()  # the URL keeps the study
+            page.get_by_role("heading", name="Trial · less-qps").wait_for()
+        finally:
+            browser.close()
+
+
 def test_select_export_download_and_load(server, tmp_path):
     chosen = fs.LESS_TRIALS[fs.VALIDATED]
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        browser = _browser(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
             page.set_default_timeout(TIMEOUT_MS)
@@ -92,7 +136,11 @@ def test_select_export_download_and_load(server, tmp_path):
             page.get_by_role("heading", name="Pareto front · less-qps").wait_for()
             page.locator("[data-testid='stPlotlyChart'] .scatterlayer .trace").first.wait_for()
 
-            # a box around trial 1 only: (mean NFE 8.0, accuracy 90%)
+            # the box tool (dragging zooms by default), then a box around trial 1 only:
+            # (mean NFE 8.0, accuracy 90%)
+            chart = page.locator("[data-testid='stPlotlyChart']").first
+            chart.hover()
+            chart.locator(".modebar-btn[data-attr='dragmode'][data-val='select']").click()
             x0, y0 = _to_pixels(page, chosen.mean_nfe - 0.5, chosen.accuracy + 0.006)
             x1, y1 = _to_pixels(page, chosen.mean_nfe + 0.3, chosen.accuracy - 0.004)
             page.mouse.move(x0, y0)
@@ -101,11 +149,7 @@ def test_select_export_download_and_load(server, tmp_path):
             page.mouse.up()
             page.get_by_text(f"Trial {fs.VALIDATED} is now the current trial").wait_for()
             page.get_by_role("heading", name="1 selected trial").wait_for()
-            time.sleep(1)  # let the chart finish redrawing the selection
-            shot = tmp_path / "pareto.png"
-            page.screenshot(path=str(shot))
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(shot, ARTIFACTS / "pareto.png")
+            _keep(page, tmp_path, "pareto.png")
 
             page.get_by_text(f"Export trial {fs.VALIDATED} as a profile").click()
             page.get_by_role("heading", name="Export · less-qps").wait_for()

@@ -66,7 +66,75 @@ def test_studies_table(storage):
     assert row["baseline_accuracy"] == pytest.approx(0.9)
     assert row["baseline_mean_nfe"] == pytest.approx(32.0)
     assert row["best_trial"] == 1 and row["best_quality_per_step"] == pytest.approx(4.0)
+    best = fs.LESS_TRIALS[1]
+    assert row["best_accuracy"] == pytest.approx(best.accuracy)
+    assert row["best_speedup"] == pytest.approx(fs.BASELINE.mean_nfe / best.mean_nfe)
     assert table.loc["less-pareto", "objective"] == "pareto"
+
+
+def test_studies_table_shows_its_key_columns_first_and_the_rest_in_details(storage):
+    at = open_page(PAGES[0])
+    main, details = at.dataframe[0].proto, at.dataframe[1].proto
+    assert list(main.column_order)[:6] == ["study", "strategy", "complete", "best_accuracy",
+                                           "best_speedup", "best_quality_per_step"]
+    assert len(main.column_order) <= 8  # fits a laptop screen without scrolling sideways
+    assert {"model", "objective", "raced", "failed", "running", "baseline_accuracy"} <= \
+        set(details.column_order)
+    assert not set(main.column_order) & (set(details.column_order) - {"study"})
+    assert "trials" == json.loads(main.columns)["complete"]["label"]
+    assert main.placeholder == details.placeholder == "—"
+
+
+def test_default_study_is_the_one_updated_last(writable_storage):
+    import optuna
+
+    from dashboard import data
+
+    at = AppTest.from_file(str(APP), default_timeout=120).run()  # no study in the session or URL
+    # created last, and neither the alphabetically last (threshold-qps) nor the first one
+    assert at.session_state["study"] == "less-pareto"
+    assert at.query_params["study"] == "less-pareto"
+
+    # a trial told to the oldest study makes it the latest
+    older = optuna.load_study(study_name="less-qps", storage=writable_storage)
+    older.add_trial(optuna.trial.create_trial(state=fs.TrialState.FAIL))
+    data.reload()  # what the sidebar's button does (else the summary is re-read after data.TTL)
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert at.session_state["study"] == "less-qps"
+
+
+def test_default_study_without_trials_is_the_newest_created():
+    import pandas as pd
+
+    from dashboard.ui import default_study
+
+    table = pd.DataFrame({"study": ["a", "b", "c", "d"],
+                          "last_update": pd.to_datetime([None, "2026-01-02", "2026-01-01", None])})
+    assert default_study(table) == "b"
+    assert default_study(table.assign(last_update=pd.NaT)) == "d"
+
+
+def test_the_study_is_read_from_and_written_to_the_url(storage):
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["study"] = "threshold-qps"  # a reload, or a shared link
+    at.run()
+    at.switch_page(PAGES[1]).run()
+    assert at.title[0].value == "Pareto front · threshold-qps"
+    assert at.query_params["study"] == "threshold-qps"
+
+    at.sidebar.selectbox(key="study_picker").set_value("less-qps").run()
+    assert at.title[0].value == "Pareto front · less-qps"
+    assert at.query_params["study"] == "less-qps"
+    at.switch_page(PAGES[2]).run()  # other pages keep it
+    assert at.title[0].value == "Trial · less-qps" and at.query_params["study"] == "less-qps"
+
+
+def test_an_unknown_study_in_the_url_falls_back_to_the_default(storage):
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["study"] = "no-such-study"
+    at.run()
+    assert not at.error and at.session_state["study"] == "less-pareto"
+    assert at.query_params["study"] == "less-pareto"
 
 
 def test_pareto_page(storage):
@@ -102,6 +170,29 @@ def test_pareto_page(storage):
     assert "front of less-pareto (less)" in traces
     assert all(t["type"] == "scatter" for t in pareto["data"])  # small study: SVG
     assert values(history["data"][0]["y"])[-1] == pytest.approx(hv, abs=1e-3)
+    assert pareto["layout"]["yaxis"]["tickformat"] == ".1%"  # 98.5% and 99.0%, not 99% twice
+    # a click selects a point: Streamlit makes clicks select only outside box / lasso drags
+    assert pareto["layout"]["dragmode"] not in ("select", "lasso")
+    assert pareto["layout"]["clickmode"] == "event+select"
+    assert all(d.proto.placeholder == "—" for d in at.dataframe)  # unvalidated: no "None"
+    assert "Click a point" in " ".join(c.value for c in at.caption)
+
+
+def test_pareto_axis_zooms_to_the_front_by_default(storage):
+    at = open_page(PAGES[1])
+    assert at.radio(key="pareto_x_axis").value == "front"
+    layout = figures(at)[0]["layout"]
+    low, high = layout["xaxis"]["range"]
+    nfes = [t.mean_nfe for t in fs.LESS_TRIALS if t.accuracy]
+    front = [fs.LESS_TRIALS[i].mean_nfe for i in fs.FRONT] + [fs.HELD_OUT["mean_nfe"]]
+    assert low <= min(nfes) and max(front) <= high < fs.BASELINE.mean_nfe  # the star is beyond
+    assert any("full-step baseline" in a["text"] for a in layout["annotations"])
+
+    at.radio(key="pareto_x_axis").set_value("full").run()
+    xaxis = figures(at)[0]["layout"]["xaxis"]
+    assert "range" not in xaxis and xaxis["rangemode"] == "tozero"
+    at.radio(key="pareto_x_axis").set_value("log").run()
+    assert figures(at)[0]["layout"]["xaxis"]["type"] == "log"
 
 
 def test_trial_page(storage):
@@ -126,6 +217,30 @@ def test_trial_page(storage):
     assert not at.warning
 
 
+def test_trial_page_deltas_are_held_out_minus_tuning(storage):
+    from streamlit.proto.Metric_pb2 import Metric
+
+    at = open_page(PAGES[2], trial=fs.VALIDATED)
+    shown = {m.label: m.proto for m in at.metric}
+    accuracy, nfe = shown["accuracy"], shown["mean NFE"]
+    # held-out accuracy 88.0% < 90.0%: down, negative, red
+    assert accuracy.delta == "-2.0 pts on held-out (88.0%)"
+    assert (accuracy.direction, accuracy.color) == (Metric.DOWN, Metric.RED)
+    # held-out NFE 8.40 > 8.00: up, positive, red (fewer is better)
+    assert nfe.delta == "+0.40 on held-out (8.40)"
+    assert (nfe.direction, nfe.color) == (Metric.UP, Metric.RED)
+    assert all(d.proto.placeholder == "—" for d in at.dataframe)
+
+
+def test_an_equal_held_out_figure_has_no_arrow():
+    from dashboard.ui import held_out_delta
+
+    assert held_out_delta(0.0, "+0.0 pts") == {"delta": "+0.0 pts", "delta_color": "off",
+                                               "delta_arrow": "off"}
+    assert held_out_delta(-1.5, "-1.5")["delta_color"] == "normal"
+    assert held_out_delta(0.4, "+0.40", lower_is_better=True)["delta_color"] == "inverse"
+
+
 def test_trial_page_without_held_out_timing_shows_none(storage):
     at = open_page(PAGES[2], trial=0)
     assert not any("held-out, no reuse" in label for label in metrics(at))
@@ -146,8 +261,19 @@ def test_analysis_page(storage, study):
         assert not at.exception, [e.message for e in at.exception]
         importance, parallel = figures(at)
         assert sorted(importance["data"][0]["y"]) == ["1-tau_conf", "js_delta", "window"]
-        assert parallel["layout"]["title"]["text"] == "Parallel Coordinate Plot"
-        assert parallel["data"]
+        lines = parallel["data"][0]
+        assert lines["type"] == "parcoords"
+        assert [d["label"] for d in lines["dimensions"]][1:] == [
+            "tau_conf (log scale of 1 - x)", "window", "js_delta (log scale)"]
+        assert lines["line"]["reversescale"] == (target == "mean_nfe")  # the best: darkest
+
+
+def test_analysis_caption_describes_the_study_s_own_strategy(storage):
+    less = open_page(PAGES[3], study="less-qps").caption[0].value
+    assert "**less**" in less and "`1-tau_conf` (= 1 − tau_conf" in less and "`window`" in less
+    threshold = open_page(PAGES[3], study="threshold-qps").caption[0].value
+    assert "**threshold**" in threshold and "`1-threshold` (= 1 − threshold" in threshold
+    assert "tau_conf" not in threshold and "window" not in threshold
 
 
 def test_export_page_writes_a_profile(writable_storage, tmp_path):
