@@ -1,9 +1,14 @@
-"""The bundled model's tokenizer: one token per character of the ``arith`` alphabet.
+"""The bundled models' tokenizer: one token per character of a task's alphabet.
 
 Built with the ``tokenizers`` library (a WordLevel vocabulary over single characters) and wrapped as
 a ``transformers.PreTrainedTokenizerFast``, so ``save_pretrained`` / ``AutoTokenizer`` work as for
 any hub model. Encoding a question appends ``[SEP]``: ``tokenizer(question)`` is a ready prompt,
 and the model writes its answer after it, padded with ``[EOS]`` up to the generation length.
+
+``tiny-arith`` uses :func:`build_tokenizer` over the ``arith`` alphabet with a ``[PAD]`` token of
+its own. ``tiny-cot`` (a miniature LLaDA) uses :func:`build_llada_tokenizer`: the ``cot`` alphabet
+and LLaDA's conventions, a dedicated mask token and the end-of-text token doubling as padding
+(LLaDA-8B's config has ``pad_token_id == eos_token_id``).
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, proce
 from transformers import PreTrainedTokenizerFast
 
 from .arith import ALPHABET
+from .cot import ALPHABET as COT_ALPHABET
 
-__all__ = ["SPECIAL_TOKENS", "build_tokenizer"]
+__all__ = ["SPECIAL_TOKENS", "LLADA_SPECIAL_TOKENS", "build_tokenizer", "build_llada_tokenizer"]
 
 SPECIAL_TOKENS = {
     "pad_token": "[PAD]",
@@ -24,19 +30,31 @@ SPECIAL_TOKENS = {
 }
 """Special tokens, which take the first ids in this order; then one id per character."""
 
+LLADA_SPECIAL_TOKENS = {
+    "unk_token": "[UNK]",
+    "mask_token": "[MASK]",
+    "eos_token": "[EOS]",
+    "sep_token": "[SEP]",
+    "pad_token": "[EOS]",
+}
+"""LLaDA's conventions: no padding token of its own, the end-of-text token pads (left padding is
+masked out by the attention mask, answer padding is what the model learns to write)."""
 
-def build_tokenizer(alphabet: str = ALPHABET) -> PreTrainedTokenizerFast:
-    """A character-level tokenizer over ``alphabet`` with ``SPECIAL_TOKENS``."""
-    specials = list(SPECIAL_TOKENS.values())
-    vocab = {token: i for i, token in enumerate(specials)}
+
+def build_tokenizer(alphabet: str = ALPHABET, specials: dict[str, str] = SPECIAL_TOKENS
+                    ) -> PreTrainedTokenizerFast:
+    """A character-level tokenizer over ``alphabet`` with ``specials`` (role -> token; the
+    distinct tokens take the first ids, in order)."""
+    tokens = list(dict.fromkeys(specials.values()))
+    vocab = {token: i for i, token in enumerate(tokens)}
     for char in sorted(set(alphabet)):
         vocab[char] = len(vocab)
 
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL_TOKENS["unk_token"]))
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=specials["unk_token"]))
     # Every character, newline and space included, is its own pre-token.
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     core.decoder = decoders.Fuse()
-    sep = SPECIAL_TOKENS["sep_token"]
+    sep = specials["sep_token"]
     core.post_processor = processors.TemplateProcessing(
         single=f"$A {sep}", pair=f"$A {sep} $B {sep}", special_tokens=[(sep, vocab[sep])])
 
@@ -45,5 +63,10 @@ def build_tokenizer(alphabet: str = ALPHABET) -> PreTrainedTokenizerFast:
         clean_up_tokenization_spaces=False,
         model_max_length=512,
         padding_side="left",
-        **SPECIAL_TOKENS,
+        **specials,
     )
+
+
+def build_llada_tokenizer() -> PreTrainedTokenizerFast:
+    """The ``tiny-cot`` tokenizer: the ``cot`` alphabet with :data:`LLADA_SPECIAL_TOKENS`."""
+    return build_tokenizer(COT_ALPHABET, LLADA_SPECIAL_TOKENS)

@@ -8,7 +8,11 @@ import pytest
 from transformers import AutoTokenizer
 
 from sampler.zoo.arith import ALPHABET, KINDS, make_problem
-from sampler.zoo.tokenizer import SPECIAL_TOKENS, build_tokenizer
+from sampler.zoo.cot import ALPHABET as COT_ALPHABET
+from sampler.zoo.cot import KINDS as COT_KINDS
+from sampler.zoo.cot import make_problem as make_cot_problem
+from sampler.zoo.tokenizer import (LLADA_SPECIAL_TOKENS, SPECIAL_TOKENS, build_llada_tokenizer,
+                                   build_tokenizer)
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +64,42 @@ def test_save_and_load_with_auto_tokenizer(tokenizer, tmp_path):
     assert loaded.decode(ids) == ALPHABET
     batch = loaded(["ab", "abcd"], padding=True)
     assert batch["attention_mask"][0][:2] == [0, 0]
+
+
+# ---- the tiny-cot tokenizer: the cot alphabet with LLaDA's conventions ----
+
+@pytest.fixture(scope="module")
+def llada_tokenizer():
+    return build_llada_tokenizer()
+
+
+def test_llada_tokenizer_round_trips_every_cot_character(llada_tokenizer):
+    tok = llada_tokenizer
+    for char in COT_ALPHABET:
+        ids = tok(char, add_special_tokens=False)["input_ids"]
+        assert len(ids) == 1 and ids[0] != tok.unk_token_id, repr(char)
+        assert tok.decode(ids) == char
+    ids = tok(COT_ALPHABET, add_special_tokens=False)["input_ids"]
+    assert len(ids) == len(COT_ALPHABET) and tok.decode(ids) == COT_ALPHABET
+    rng = random.Random(0)
+    for kind in COT_KINDS:
+        for _ in range(100):
+            problem = make_cot_problem(rng, kind)
+            for text in (problem.question, problem.answer):
+                ids = tok(text, add_special_tokens=False)["input_ids"]
+                assert tok.unk_token_id not in ids and tok.decode(ids) == text
+
+
+def test_llada_tokenizer_pads_with_eos_like_llada(llada_tokenizer, tmp_path):
+    tok = llada_tokenizer
+    assert tok.pad_token_id == tok.eos_token_id             # LLaDA: pad_token_id == eos_token_id
+    ids = [tok.mask_token_id, tok.eos_token_id, tok.sep_token_id, tok.unk_token_id]
+    assert None not in ids and len(set(ids)) == 4
+    assert len(tok) == len(set(LLADA_SPECIAL_TOKENS.values())) + len(set(COT_ALPHABET))
+    tok.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert (loaded.mask_token_id, loaded.eos_token_id, loaded.pad_token_id) == (
+        tok.mask_token_id, tok.eos_token_id, tok.eos_token_id)
+    batch = loaded(["1+2=3", "12+30=42"], padding=True)
+    assert batch["input_ids"][0][:3] == [tok.eos_token_id] * 3 and batch["attention_mask"][0][:3] == [0] * 3
+    assert loaded.decode(batch["input_ids"][0], skip_special_tokens=True) == "1+2=3"
