@@ -1,17 +1,29 @@
-"""Train the bundled masked diffusion LM on the ``arith`` task, on a CPU.
+"""Train the bundled masked diffusion LMs: ``tiny-arith`` (on a CPU) and ``tiny-cot`` (on a GPU).
 
     python -m sampler.zoo.train --out sampler/zoo/tiny_arith
+    python -m sampler.zoo.train --task cot --device cuda --amp --out sampler/zoo/tiny_cot
     python -m sampler.zoo.train --out /tmp/smoke --smoke      # 3 steps of a tiny model, seconds
+    python -m sampler.zoo.train --task cot --help             # the cot recipe's defaults
 
-The model is a small ModernBERT (a built-in transformers architecture: bidirectional attention,
-rotary positions, so left padding does not move anything). Each training sequence is the question,
-``[SEP]``, then the answer padded with ``[EOS]`` up to ``GEN_LENGTH``, as in LLaDA's SFT: the model
-learns to end its answer. The objective is LLaDA's masked-diffusion loss: per example draw
-``t ~ U(eps, 1)``, mask each answer position (padding included) with probability ``t``, never the
-prompt, and take the cross-entropy on the masked positions weighted by ``1 / t`` and normalised by
-the answer length. AdamW with linear warm-up and cosine decay. The folder written by ``--out`` holds
-the config, the safetensors weights, the tokenizer and ``training.json`` (settings and final loss);
-``--save-every N`` rewrites it every N steps, so a long run can be inspected while it trains.
+``--task arith`` (the default) trains a small ModernBERT (a built-in transformers architecture:
+bidirectional attention, rotary positions, so left padding does not move anything) on
+:mod:`sampler.zoo.arith`. ``--task cot`` trains the native LLaDA architecture
+(:mod:`sampler.native`: pre-norm RMSNorm blocks, rotary attention, SwiGLU) on :mod:`sampler.zoo.cot`
+with LLaDA's conventions (a mask token, EOS as padding) and saves it the way the official LLaDA
+checkpoints are saved (``config.json`` with ``model_type: llada`` and OLMo field names, safetensors
+under LLaDA's tensor names), so ``sampler.load_model`` runs it through the native LLaDA path, block
+KV cache included.
+
+Each training sequence is the question, ``[SEP]``, then the answer padded with ``[EOS]`` up to the
+task's generation length, as in LLaDA's SFT: the model learns to end its answer. The objective is
+LLaDA's masked-diffusion loss: per example draw ``t ~ U(eps, 1)``, mask each answer position
+(padding included) with probability ``t``, never the prompt, and take the cross-entropy on the
+masked positions weighted by ``1 / t`` and normalised by the answer length. AdamW with linear
+warm-up and cosine decay. Every example is a fresh problem from the task's seeded training set,
+which never holds a held-out question. The folder written by ``--out`` holds the config, the
+safetensors weights, the tokenizer and ``training.json`` (settings, final loss, wall time,
+hardware); ``--save-every N`` rewrites it every N steps, so a long run can be inspected while it
+trains. The same seed gives the same run on the same hardware (the noise is drawn on the CPU).
 """
 
 from __future__ import annotations
@@ -19,24 +31,33 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import platform
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from itertools import islice
 from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
 from transformers import ModernBertConfig, ModernBertForMaskedLM, PreTrainedTokenizerFast
 
+from ..native import BidirectionalTransformer, native_config
+from . import arith, cot
 from .arith import GEN_LENGTH, make_splits
-from .tokenizer import build_tokenizer
+from .problems import Problem
+from .tokenizer import build_llada_tokenizer, build_tokenizer
 
-__all__ = ["TrainConfig", "build_model", "train", "save", "main"]
+__all__ = ["TrainConfig", "CotTrainConfig", "RECIPES", "build_model", "build_llada",
+           "llada_config", "llada_state_dict", "encode_batch", "diffusion_loss", "train", "save",
+           "main"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a training run."""
+    """Everything that determines a training run (the defaults are ``tiny-arith``'s)."""
 
     out: str
     steps: int = 14000
@@ -57,10 +78,38 @@ class TrainConfig:
     save_every: int = 0
 
 
+@dataclass(frozen=True)
+class CotTrainConfig(TrainConfig):
+    """A ``tiny-cot`` run: the native LLaDA architecture on the ``cot`` task (sized for about five
+    minutes of one GPU; see ``sampler/zoo/tiny_cot/README.md``)."""
+
+    steps: int = 12000
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup: int = 500
+    layers: int = 6
+    hidden: int = 256
+    heads: int = 4
+    intermediate: int = 768
+    log_every: int = 250
+    amp: bool = False
+    """bfloat16 autocast of the forward pass (CUDA only; the weights and the optimiser stay
+    float32)."""
+    init_std: float = 0.02
+    """Weights ~ N(0, init_std^2); the output projections of the blocks also / sqrt(2 layers)."""
+    max_sequence_length: int = 512
+    rope_theta: float = 10000.0
+    task: str = "cot"
+
+
 SMOKE = dict(steps=3, batch_size=8, layers=1, hidden=32, heads=2, intermediate=64, warmup=1,
              log_every=1, save_every=0)
 """Overrides for ``--smoke``: a tiny model and a few steps, to check the pipeline in seconds."""
 
+
+# --------------------------------------------------------------------------------------------
+# tiny-arith: ModernBERT
+# --------------------------------------------------------------------------------------------
 
 def build_model(cfg: TrainConfig, tokenizer: PreTrainedTokenizerFast) -> ModernBertForMaskedLM:
     """A fresh ModernBERT masked LM sized by ``cfg``, with the tokenizer's special ids."""
@@ -82,11 +131,207 @@ def build_model(cfg: TrainConfig, tokenizer: PreTrainedTokenizerFast) -> ModernB
     return ModernBertForMaskedLM(config)
 
 
-def encode_batch(tokenizer: PreTrainedTokenizerFast, questions: list[str], answers: list[str]
-                 ) -> tuple[torch.Tensor, torch.Tensor, int]:
+# --------------------------------------------------------------------------------------------
+# tiny-cot: the native LLaDA architecture, saved as an official LLaDA checkpoint
+# --------------------------------------------------------------------------------------------
+
+def llada_config(cfg: CotTrainConfig, tokenizer: PreTrainedTokenizerFast) -> dict[str, Any]:
+    """The ``config.json`` of the model: LLaDA-8B's fields (OLMo names) at ``cfg``'s sizes.
+
+    No ``auto_map``: no remote code ships with the model; the native implementation runs it."""
+    vocab = len(tokenizer)
+    return {
+        "model_type": "llada", "architectures": ["LLaDAModelLM"],
+        "d_model": cfg.hidden, "n_heads": cfg.heads, "n_kv_heads": cfg.heads,
+        "n_layers": cfg.layers, "mlp_hidden_size": cfg.intermediate,
+        "embedding_size": vocab, "vocab_size": vocab,
+        "max_sequence_length": cfg.max_sequence_length, "rope_theta": cfg.rope_theta,
+        "rms_norm_eps": 1e-5, "block_type": "llama", "activation_type": "silu",
+        "layer_norm_type": "rms", "layer_norm_with_affine": True, "rope": True,
+        "rope_full_precision": True, "alibi": False, "attention_layer_norm": False,
+        "input_emb_norm": False, "scale_logits": False, "include_bias": False,
+        "include_qkv_bias": False, "weight_tying": False, "attention_dropout": 0.0,
+        "residual_dropout": 0.0, "embedding_dropout": 0.0, "init_std": cfg.init_std,
+        "mask_token_id": tokenizer.mask_token_id, "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id, "torch_dtype": "float32", "use_cache": False,
+    }
+
+
+LLADA_NAMES: list[tuple[str, str]] = [
+    ("embed_tokens.", "model.transformer.wte."),
+    ("norm.", "model.transformer.ln_f."),
+    ("lm_head.", "model.transformer.ff_out."),
+    ("self_attn.q_proj.", "q_proj."),
+    ("self_attn.k_proj.", "k_proj."),
+    ("self_attn.v_proj.", "v_proj."),
+    ("self_attn.o_proj.", "attn_out."),
+    ("mlp.gate_proj.", "ff_proj."),
+    ("mlp.up_proj.", "up_proj."),
+    ("mlp.down_proj.", "ff_out."),
+    ("input_layernorm.", "attn_norm."),
+    ("post_attention_layernorm.", "ff_norm."),
+]
+"""Native name part -> LLaDA checkpoint name part: the inverse of ``sampler.native.RENAMES``
+(``layers.N.`` becomes ``model.transformer.blocks.N.``). Loading the saved folder checks it."""
+
+
+def _llada_name(native: str) -> str:
+    prefix, rest = "", native
+    if native.startswith("layers."):
+        _, index, rest = native.split(".", 2)
+        prefix = f"model.transformer.blocks.{index}."
+    for part, official in LLADA_NAMES:
+        if rest.startswith(part):
+            return prefix + official + rest[len(part):]
+    raise ValueError(f"no LLaDA name for parameter {native!r}")
+
+
+def llada_state_dict(network: BidirectionalTransformer) -> dict[str, Tensor]:
+    """The network's float32 weights under LLaDA's checkpoint names, on the CPU."""
+    return {_llada_name(name): value.detach().float().cpu().contiguous()
+            for name, value in network.state_dict().items()}
+
+
+def build_llada(cfg: CotTrainConfig, tokenizer: PreTrainedTokenizerFast) -> BidirectionalTransformer:
+    """A fresh native LLaDA network sized by ``cfg`` (read back from its own ``config.json``), with
+    normal initialisation: std ``init_std``, the blocks' output projections scaled down by
+    ``sqrt(2 * layers)`` (as GPT-2 / OLMo do) so that the residual stream starts small."""
+    network = BidirectionalTransformer(native_config(llada_config(cfg, tokenizer)))
+    residual = cfg.init_std / math.sqrt(2 * cfg.layers)
+    for name, param in network.named_parameters():
+        if param.ndim < 2:
+            continue  # RMSNorm weights stay 1
+        std = residual if name.endswith(("o_proj.weight", "down_proj.weight")) else cfg.init_std
+        nn.init.normal_(param, mean=0.0, std=std)
+    return network
+
+
+def _native_positions(attention: Tensor) -> Tensor:
+    """Positions counted from each row's first real token, as ``sampler.NativeModel`` counts them."""
+    return (attention.long().cumsum(-1) - 1).clamp_min(0)
+
+
+# --------------------------------------------------------------------------------------------
+# recipes: what differs between the two models
+# --------------------------------------------------------------------------------------------
+
+class Recipe:
+    """A model family + task: its config class, tokenizer, network, logits and saved format."""
+
+    config: ClassVar[type[TrainConfig]]
+    gen_length: ClassVar[int]
+
+    def tokenizer(self) -> PreTrainedTokenizerFast:
+        raise NotImplementedError
+
+    def build(self, cfg: TrainConfig, tokenizer: PreTrainedTokenizerFast) -> nn.Module:
+        raise NotImplementedError
+
+    def describe(self, cfg: TrainConfig, n_params: int, vocab: int) -> str:
+        raise NotImplementedError
+
+    def problems(self, cfg: TrainConfig) -> Iterator[Problem]:
+        raise NotImplementedError
+
+    def logits(self, cfg: TrainConfig, model: nn.Module, ids: Tensor, attention: Tensor,
+               start: int) -> Tensor:
+        """(B, L - start, V) logits of the answer span of ``ids`` (B, L), on the model's device."""
+        raise NotImplementedError
+
+    def save_model(self, cfg: TrainConfig, model: nn.Module, tokenizer: PreTrainedTokenizerFast,
+                   out: Path) -> None:
+        raise NotImplementedError
+
+    def summary_extras(self, cfg: TrainConfig, steps_per_second: float) -> dict[str, Any]:
+        return {}
+
+
+class ArithRecipe(Recipe):
+    config = TrainConfig
+    gen_length = arith.GEN_LENGTH
+
+    def tokenizer(self) -> PreTrainedTokenizerFast:
+        return build_tokenizer()
+
+    def build(self, cfg: TrainConfig, tokenizer: PreTrainedTokenizerFast) -> nn.Module:
+        return build_model(cfg, tokenizer)
+
+    def describe(self, cfg: TrainConfig, n_params: int, vocab: int) -> str:
+        return (f"ModernBERT {cfg.layers}x{cfg.hidden}, {n_params / 1e6:.2f} M parameters, "
+                f"vocab {vocab}, gen_length {GEN_LENGTH}")
+
+    def problems(self, cfg: TrainConfig) -> Iterator[Problem]:
+        return iter(make_splits(seed=cfg.seed, n_train=cfg.steps * cfg.batch_size)["train"])
+
+    def logits(self, cfg: TrainConfig, model: nn.Module, ids: Tensor, attention: Tensor,
+               start: int) -> Tensor:
+        device = model.device
+        return model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits[:, start:]
+
+    def save_model(self, cfg: TrainConfig, model: nn.Module, tokenizer: PreTrainedTokenizerFast,
+                   out: Path) -> None:
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+
+
+class CotRecipe(Recipe):
+    config = CotTrainConfig
+    gen_length = cot.GEN_LENGTH
+
+    def tokenizer(self) -> PreTrainedTokenizerFast:
+        return build_llada_tokenizer()
+
+    def build(self, cfg: TrainConfig, tokenizer: PreTrainedTokenizerFast) -> nn.Module:
+        return build_llada(cfg, tokenizer)
+
+    def describe(self, cfg: TrainConfig, n_params: int, vocab: int) -> str:
+        return (f"LLaDA (native) {cfg.layers}x{cfg.hidden}, {n_params / 1e6:.2f} M parameters, "
+                f"vocab {vocab}, gen_length {cot.GEN_LENGTH}")
+
+    def problems(self, cfg: TrainConfig) -> Iterator[Problem]:
+        return cot.train_stream(seed=cfg.seed)
+
+    def logits(self, cfg: TrainConfig, model: nn.Module, ids: Tensor, attention: Tensor,
+               start: int) -> Tensor:
+        device = model.embed_tokens.weight.device
+        ids, attention = ids.to(device), attention.to(device)
+        index = torch.arange(start, ids.shape[1], device=device).expand(ids.shape[0], -1)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+            logits, _ = model(ids, _native_positions(attention), attention.bool(),
+                              logits_index=index)
+        return logits
+
+    def save_model(self, cfg: TrainConfig, model: nn.Module, tokenizer: PreTrainedTokenizerFast,
+                   out: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file(llada_state_dict(model), out / "model.safetensors", metadata={"format": "pt"})
+        config = llada_config(cfg, tokenizer)
+        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        tokenizer.save_pretrained(out)
+
+    def summary_extras(self, cfg: TrainConfig, steps_per_second: float) -> dict[str, Any]:
+        if cfg.device.startswith("cuda"):
+            hardware = torch.cuda.get_device_name(torch.device(cfg.device))
+        else:
+            hardware = f"{platform.processor() or platform.machine()}, {cfg.threads} threads"
+        return {"task": "cot", "hardware": hardware, "amp": cfg.amp,
+                "steps_per_second": round(steps_per_second, 3)}
+
+
+RECIPES: dict[str, Recipe] = {"arith": ArithRecipe(), "cot": CotRecipe()}
+"""``--task`` -> its recipe."""
+
+
+# --------------------------------------------------------------------------------------------
+# the shared training loop
+# --------------------------------------------------------------------------------------------
+
+def encode_batch(tokenizer: PreTrainedTokenizerFast, questions: list[str], answers: list[str],
+                 gen_length: int = GEN_LENGTH) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Left-padded ``prompt + answer + [EOS]...`` ids, their attention mask, and the answer start.
 
-    Every row ends with exactly ``GEN_LENGTH`` answer positions, so the answer span is the same
+    Every row ends with exactly ``gen_length`` answer positions, so the answer span is the same
     column range for the whole batch.
     """
     prompts = tokenizer(questions)["input_ids"]
@@ -94,16 +339,21 @@ def encode_batch(tokenizer: PreTrainedTokenizerFast, questions: list[str], answe
     rows, masks = [], []
     for prompt, answer in zip(prompts, answers):
         ans = tokenizer(answer, add_special_tokens=False)["input_ids"]
-        ans = ans + [tokenizer.eos_token_id] * (GEN_LENGTH - len(ans))
+        if len(ans) > gen_length:
+            raise ValueError(f"an answer of {len(ans)} tokens does not fit in gen_length "
+                             f"{gen_length}: {answer!r}")
+        ans = ans + [tokenizer.eos_token_id] * (gen_length - len(ans))
         pad = width - len(prompt)
         rows.append([tokenizer.pad_token_id] * pad + prompt + ans)
-        masks.append([0] * pad + [1] * (len(prompt) + GEN_LENGTH))
+        masks.append([0] * pad + [1] * (len(prompt) + gen_length))
     return torch.tensor(rows), torch.tensor(masks), width
 
 
-def diffusion_loss(model: ModernBertForMaskedLM, ids: torch.Tensor, attention: torch.Tensor,
-                   start: int, mask_id: int, eps: float, generator: torch.Generator) -> torch.Tensor:
-    """LLaDA's masked-diffusion loss on the answer span ``ids[:, start:]``."""
+def diffusion_loss(logits_of: Callable[[Tensor, Tensor, int], Tensor], ids: torch.Tensor,
+                   attention: torch.Tensor, start: int, mask_id: int, eps: float,
+                   generator: torch.Generator) -> torch.Tensor:
+    """LLaDA's masked-diffusion loss on the answer span ``ids[:, start:]``; ``logits_of(noisy,
+    attention, start)`` runs the model and returns the answer span's logits."""
     batch = ids.shape[0]
     # Stratified draw (one t per slice of [0, 1)): each t is still U(eps, 1), the batch covers
     # the whole range, and the variance of the 1/t-weighted loss drops.
@@ -112,8 +362,9 @@ def diffusion_loss(model: ModernBertForMaskedLM, ids: torch.Tensor, attention: t
     masked = torch.zeros_like(ids, dtype=torch.bool)
     masked[:, start:] = torch.rand(batch, ids.shape[1] - start, generator=generator) < t
     noisy = ids.masked_fill(masked, mask_id)
-    device = model.device  # the noise is drawn on the CPU, so a run is the same on any device
-    logits = model(input_ids=noisy.to(device), attention_mask=attention.to(device)).logits[:, start:]
+    # the noise is drawn on the CPU, so a run is the same on any device
+    logits = logits_of(noisy, attention, start)
+    device = logits.device
     target = ids[:, start:].to(device)
     ce = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
     ce = ce * masked[:, start:].to(device) / t.to(device)
@@ -129,46 +380,53 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def _recipe(cfg: TrainConfig) -> Recipe:
+    return RECIPES[getattr(cfg, "task", "arith")]
+
+
 def train(cfg: TrainConfig) -> dict:
     """Run the training described by ``cfg``; save model and tokenizer to ``cfg.out``."""
+    recipe = _recipe(cfg)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
 
-    tokenizer = build_tokenizer()
-    model = build_model(cfg, tokenizer).to(cfg.device)
+    tokenizer = recipe.tokenizer()
+    model = recipe.build(cfg, tokenizer).to(cfg.device)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"config: {json.dumps(asdict(cfg))}", flush=True)
-    print(f"model: ModernBERT {cfg.layers}x{cfg.hidden}, {n_params / 1e6:.2f} M parameters, "
-          f"vocab {len(tokenizer)}, gen_length {GEN_LENGTH}", flush=True)
+    print(f"model: {recipe.describe(cfg, n_params, len(tokenizer))}", flush=True)
 
-    train_set = make_splits(seed=cfg.seed, n_train=cfg.steps * cfg.batch_size)["train"]
+    problems = recipe.problems(cfg)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "norm" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "norm" not in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=cfg.lr, betas=(0.9, 0.98))
 
+    def logits_of(noisy: Tensor, attention: Tensor, start: int) -> Tensor:
+        return recipe.logits(cfg, model, noisy, attention, start)
+
     model.train()
     began = time.time()
-    window, window_start, loss_value = [], time.time(), float("nan")
+    window, window_start, loss_value, rate = [], time.time(), float("nan"), float("nan")
     for step in range(cfg.steps):
         lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        chunk = train_set[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        chunk = list(islice(problems, cfg.batch_size))
         ids, attention, start = encode_batch(tokenizer, [p.question for p in chunk],
-                                             [p.answer for p in chunk])
-        loss = diffusion_loss(model, ids, attention, start, tokenizer.mask_token_id, cfg.eps,
+                                             [p.answer for p in chunk], recipe.gen_length)
+        loss = diffusion_loss(logits_of, ids, attention, start, tokenizer.mask_token_id, cfg.eps,
                               generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        window.append(loss.item())
+        window.append(loss.detach())  # read at logging time: no device sync every step
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-            loss_value = sum(window) / len(window)
+            loss_value = sum(v.item() for v in window) / len(window)
             rate = len(window) / (time.time() - window_start)
             elapsed = time.time() - began
             eta = (cfg.steps - step - 1) / rate
@@ -180,44 +438,62 @@ def train(cfg: TrainConfig) -> dict:
             save(cfg, model, tokenizer, step + 1, loss_value, time.time() - began)
             model.train()
 
-    summary = save(cfg, model, tokenizer, cfg.steps, loss_value, time.time() - began)
+    wall = time.time() - began
+    summary = save(cfg, model, tokenizer, cfg.steps, loss_value, wall)
     print(f"done in {summary['wall_seconds'] / 60:.1f} min, final loss {loss_value:.4f}; "
           f"saved to {cfg.out}", flush=True)
     return summary
 
 
-def save(cfg: TrainConfig, model: ModernBertForMaskedLM, tokenizer: PreTrainedTokenizerFast,
+def save(cfg: TrainConfig, model: nn.Module, tokenizer: PreTrainedTokenizerFast,
          step: int, loss: float, wall: float) -> dict:
     """Write model, tokenizer and ``training.json`` (settings, steps done, loss) to ``cfg.out``."""
+    recipe = _recipe(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    recipe.save_model(cfg, model, tokenizer, out)
     summary = {"config": asdict(cfg), "steps_done": step,
                "parameters": sum(p.numel() for p in model.parameters()),
                "final_loss": round(loss, 4), "wall_seconds": round(wall, 1),
-               "torch": torch.__version__}
+               "torch": torch.__version__,
+               **recipe.summary_extras(cfg, step / wall if wall > 0 else float("nan"))}
     (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    """Command-line flags to a ``TrainConfig`` (``--smoke`` overrides the size and step count)."""
-    defaults = TrainConfig(out="")
+    """Command-line flags to the ``--task``'s config (``--smoke`` overrides size and step count)."""
+    task_parser = argparse.ArgumentParser(add_help=False)
+    task_parser.add_argument("--task", choices=sorted(RECIPES), default="arith")
+    task = task_parser.parse_known_args(argv)[0].task
+    config_class = RECIPES[task].config
+    defaults = config_class(out="")
+
     parser = argparse.ArgumentParser(prog="python -m sampler.zoo.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(RECIPES), default="arith",
+                        help="arith (tiny-arith, ModernBERT) or cot (tiny-cot, native LLaDA)")
     parser.add_argument("--out", required=True, help="folder to write the model into")
     parser.add_argument("--smoke", action="store_true", help="a few steps of a tiny model")
-    for name, value in asdict(defaults).items():
-        if name != "out":
-            parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    for f in fields(config_class):
+        if f.name in ("out", "task"):
+            continue
+        value = getattr(defaults, f.name)
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
     args = vars(parser.parse_args(argv))
+    args.pop("task")
     if args.pop("smoke"):
         args.update(SMOKE)
     if args["device"].startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args['device']}: no CUDA device is available; use --device cpu")
-    return TrainConfig(**args)
+    if args.get("amp") and not args["device"].startswith("cuda"):
+        parser.error("--amp (bfloat16 autocast) is for CUDA devices; drop it or use --device cuda")
+    return config_class(**args)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The training script: batch layout, schedule, and a smoke run that writes a loadable model."""
+"""The training script: batch layout, schedule, and smoke runs that write loadable models (tiny-arith's
+ModernBERT; tiny-cot's native LLaDA, saved as an official LLaDA checkpoint)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import pytest
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
+from sampler.zoo import cot
 from sampler.zoo.arith import GEN_LENGTH
-from sampler.zoo.tokenizer import build_tokenizer
-from sampler.zoo.train import TrainConfig, encode_batch, learning_rate, main, parse_args
+from sampler.zoo.tokenizer import build_llada_tokenizer, build_tokenizer
+from sampler.zoo.train import (SMOKE, CotTrainConfig, TrainConfig, build_llada, encode_batch,
+                               learning_rate, llada_config, llada_state_dict, main, parse_args)
 
 
 def test_batch_layout_is_left_padded_prompt_then_answer_padded_with_eos():
@@ -58,3 +61,97 @@ def test_smoke_run_writes_a_loadable_model(tmp_path, capsys):
     assert model(input_ids=ids).logits.shape == (1, ids.shape[1], len(tok))
     summary = json.loads((tmp_path / "m" / "training.json").read_text())
     assert summary["config"]["steps"] == 3 and summary["final_loss"] > 0
+
+
+# ---- --task cot: the native LLaDA architecture, saved as an official LLaDA checkpoint ----
+
+def test_cot_flags_take_the_cot_recipe_defaults():
+    cfg = parse_args(["--out", "x", "--task", "cot"])
+    assert isinstance(cfg, CotTrainConfig) and cfg.task == "cot" and not cfg.amp
+    assert (cfg.layers, cfg.hidden, cfg.batch_size) == (6, 256, 128)
+    smoke = parse_args(["--out", "x", "--task", "cot", "--smoke"])
+    assert smoke.steps == 3 and smoke.layers == 1 and isinstance(smoke, CotTrainConfig)
+    assert type(parse_args(["--out", "x"])) is TrainConfig        # arith's config is unchanged
+    with pytest.raises(SystemExit):
+        parse_args(["--out", "x", "--task", "cot", "--amp"])     # autocast is for CUDA only
+
+
+def test_cot_default_size_is_about_five_million_parameters():
+    cfg = CotTrainConfig(out="")
+    network = build_llada(cfg, build_llada_tokenizer())
+    assert 4.5e6 < sum(p.numel() for p in network.parameters()) < 6e6
+
+
+def test_every_native_weight_has_a_llada_name_that_loads_back(tmp_path):
+    """The saved names are LLaDA's and the native loader maps them back onto the same tensors."""
+    from safetensors.torch import save_file
+
+    from sampler.native import load_native_network
+
+    cfg = CotTrainConfig(out="", **{k: v for k, v in SMOKE.items() if k in ("layers", "hidden",
+                                                                            "heads", "intermediate")})
+    tok = build_llada_tokenizer()
+    torch.manual_seed(0)
+    network = build_llada(cfg, tok)
+    state = llada_state_dict(network)
+    assert all(name.startswith("model.transformer.") for name in state)
+    assert "model.transformer.blocks.0.attn_out.weight" in state
+    save_file(state, tmp_path / "model.safetensors")
+    config = llada_config(cfg, tok)
+    loaded = load_native_network(tmp_path, config, device=torch.device("cpu"), dtype=torch.float32)
+    for name, value in network.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+
+
+def test_cot_batches_hold_the_whole_generation_length():
+    tok = build_llada_tokenizer()
+    ids, attention, start = encode_batch(tok, ["Ann has 23 pens, Bob has 41. How many in all?"],
+                                         ["23+41=64\n#### 64"], cot.GEN_LENGTH)
+    assert ids.shape[1] - start == cot.GEN_LENGTH and attention.all()
+    with pytest.raises(ValueError, match="does not fit"):
+        encode_batch(tok, ["q"], ["1" * 200], cot.GEN_LENGTH)
+
+
+@pytest.fixture(scope="module")
+def cot_smoke_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cot_smoke")
+    threads = torch.get_num_threads()
+    try:
+        main(["--task", "cot", "--out", str(folder), "--smoke", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    return folder
+
+
+def test_cot_smoke_run_writes_a_llada_checkpoint(cot_smoke_dir):
+    from safetensors import safe_open
+
+    config = json.loads((cot_smoke_dir / "config.json").read_text())
+    assert config["model_type"] == "llada" and config["architectures"] == ["LLaDAModelLM"]
+    assert {"d_model", "n_heads", "n_layers", "mlp_hidden_size", "embedding_size"} <= set(config)
+    assert config["pad_token_id"] == config["eos_token_id"] != config["mask_token_id"]
+    with safe_open(cot_smoke_dir / "model.safetensors", framework="pt") as f:
+        names = set(f.keys())
+    assert "model.transformer.wte.weight" in names and "model.transformer.ff_out.weight" in names
+    summary = json.loads((cot_smoke_dir / "training.json").read_text())
+    assert summary["config"]["task"] == "cot" and summary["steps_done"] == 3
+    assert summary["final_loss"] > 0 and summary["steps_per_second"] > 0 and summary["hardware"]
+
+
+def test_cot_smoke_model_loads_as_llada_and_decodes_with_every_cache(cot_smoke_dir):
+    import sampler
+
+    model = sampler.load_model(str(cot_smoke_dir), device="cpu")
+    assert isinstance(model, sampler.LLaDAModel) and model.kind == "llada"
+    assert model.mask_id == model.tokenizer.mask_token_id
+    assert model.eos_id == model.pad_id == model.tokenizer.eos_token_id
+    problems = cot.make_splits(n_train=0)["test"][:3]
+    batch = model.tokenizer([p.question for p in problems], padding=True, return_tensors="pt")
+    for cache in ("none", "prefix", "dual"):
+        out = sampler.generate(model, batch.input_ids, attention_mask=batch.attention_mask,
+                               strategy="threshold", params={"threshold": 0.9},
+                               gen_length=cot.GEN_LENGTH, block_length=cot.BLOCK_LENGTH,
+                               eos_fill=True, cache=cache)
+        assert out.sequences.shape == (3, batch.input_ids.shape[1] + cot.GEN_LENGTH)
+        assert not (out.sequences == model.mask_id).any()
+        assert ((out.nfe >= 1) & (out.nfe <= cot.GEN_LENGTH)).all()
