@@ -8,13 +8,15 @@ from typing import Any
 from ..errors import UsageError
 from .arith import ArithTask
 from .base import SPLITS, Example, Task, hash_examples
+from .cot import CotTask
 from .gsm8k import GSM8KTask, extract_number
 from .humaneval import HumanEvalTask
 
 __all__ = ["TASKS", "get_task", "Task", "Example", "SPLITS", "hash_examples", "ArithTask",
-           "GSM8KTask", "HumanEvalTask", "extract_number"]
+           "CotTask", "GSM8KTask", "HumanEvalTask", "extract_number"]
 
-_CLASSES: dict[str, type[Task]] = {cls.name: cls for cls in (ArithTask, GSM8KTask, HumanEvalTask)}
+_CLASSES: dict[str, type[Task]] = {cls.name: cls for cls in (ArithTask, CotTask, GSM8KTask,
+                                                                HumanEvalTask)}
 
 TASKS: dict[str, Task] = {name: cls() for name, cls in _CLASSES.items()}
 """Default instances: ``TASKS["gsm8k"].score(example, completion)`` needs no model. Data loads

@@ -1,0 +1,67 @@
+"""The model-card evaluation: task-aware tables, run end to end on the cot smoke model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sampler.zoo import cot
+from sampler.zoo.evaluate import COT_SETTINGS, SETTINGS, Row, main, markdown, targets
+
+
+def test_arith_table_keeps_its_format():
+    rows = [Row("full-step", 0.988, 17.18, {"arith": 0.977, "split": 1.0, "order": 1.0}),
+            Row("oracle", 0.988, 1.7, {"arith": 0.977, "split": 1.0, "order": 1.0})]
+    assert markdown(rows) == (
+        "| decoding | accuracy | mean NFE | arith | split | order |\n"
+        "|---|---|---|---|---|---|\n"
+        "| full-step | 98.8% | 17.18 | 97.7% | 100.0% | 100.0% |\n"
+        "| oracle | 98.8% | 1.70 | 97.7% | 100.0% | 100.0% |\n")
+    assert [s.label for s in SETTINGS][0] == "full-step" and SETTINGS[-1].strategy == "oracle"
+
+
+def test_cot_rows_are_the_issues_table_and_the_cache_modes():
+    labels = [s.label for s in COT_SETTINGS]
+    assert labels[:2] == ["full-step", "oracle"]
+    for label in ("fixed 64 steps", "fixed 32 steps", "fixed 16 steps", "fixed 8 steps",
+                  "threshold 0.99", "threshold 0.95", "threshold 0.9", "threshold 0.7",
+                  "factor 0.5", "factor 2", "less (0.9, 3, 1e-3)", "less (0.9, 1, 1e-3)",
+                  "less (0.7, 1, 1e-3)", "klass (0.9, 1e-3, 1)"):
+        assert label in labels
+    assert {s.cache for s in COT_SETTINGS if s.label.startswith("threshold 0.9, cache")} == {
+        "none", "prefix", "dual"}
+
+
+def test_cot_targets():
+    def row(label, acc, nfe=10.0):
+        return Row(label, acc, nfe)
+    good = [row("full-step", 0.70, 48.0), row("fixed 32 steps", 0.58), row("threshold 0.9", 0.66),
+            row("oracle", 0.70, 4.0)]
+    assert all(met for _, met in targets(good))
+    too_easy = [row("full-step", 0.98, 48.0), row("fixed 32 steps", 0.97),
+                row("threshold 0.9", 0.98), row("oracle", 0.98, 20.0)]
+    assert not any(met for _, met in targets(too_easy))
+
+
+@pytest.mark.slow
+def test_evaluate_runs_on_the_cot_smoke_model(cot_smoke_dir, tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    main(["--task", "cot", "--model", str(cot_smoke_dir), "--n", "2", "--batch-size", "2",
+          "--threads", "1", "--device", "cpu", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert printed.startswith("| decoding | accuracy | mean NFE | ms / problem | ")  # then kinds
+    assert "| threshold 0.9, cache dual |" in printed and "full-step accuracy" in printed
+    data = json.loads(out.read_text())
+    assert data["task"] == "cot" and data["n"] == 2 and len(data["targets"]) == 4
+    rows = {r["label"]: r for r in data["rows"]}
+    assert list(rows) == [s.label for s in COT_SETTINGS]
+    assert rows["fixed 8 steps"]["mean_nfe"] <= 8
+    assert rows["oracle"]["mean_nfe"] <= rows["full-step"]["mean_nfe"] <= cot.GEN_LENGTH
+    assert rows["threshold 0.9, cache none"]["mean_nfe"] == rows["threshold 0.9"]["mean_nfe"]
+
+
+def test_missing_bundled_model_is_one_line(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["--model", "/nonexistent/folder", "--task", "cot", "--n", "1"])
+    assert err.value.code == 2 and "error:" in capsys.readouterr().err
