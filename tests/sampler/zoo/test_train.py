@@ -112,17 +112,6 @@ def test_cot_batches_hold_the_whole_generation_length():
         encode_batch(tok, ["q"], ["1" * 200], cot.GEN_LENGTH)
 
 
-@pytest.fixture(scope="module")
-def cot_smoke_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cot_smoke")
-    threads = torch.get_num_threads()
-    try:
-        main(["--task", "cot", "--out", str(folder), "--smoke", "--threads", "1"])
-    finally:
-        torch.set_num_threads(threads)
-    return folder
-
-
 def test_cot_smoke_run_writes_a_llada_checkpoint(cot_smoke_dir):
     from safetensors import safe_open
 
