@@ -30,9 +30,9 @@ import torch
 
 import sampler
 from tuner import StudyRunner, load_spec, validate
+from tuner.space import TUNABLE as STRATEGIES
 from tuner.study import front, hypervolume, trial_metrics
 
-STRATEGIES = ("less", "threshold", "factor", "klass", "entropy_bound", "fixed")
 ISO_TOLERANCE = 0.005   # "iso-accuracy": held-out accuracy >= full-step accuracy - 0.5 point
 
 
@@ -198,9 +198,9 @@ def main(argv: list[str] | None = None) -> None:
             results[name] = {"front": points}
         runner = runners["less"]
         base = runner.baseline("test")
-        full_run = runner.evaluator("test").run(sampler.strategies.Fixed.full_step(spec.decoding),
+        full_run = runner.evaluation.evaluator("test").run(sampler.strategies.Fixed.full_step(spec.decoding),
                                                 keep_tokens=True)
-        oracle_run = runner.evaluator("test").run(sampler.make_strategy("oracle"),
+        oracle_run = runner.evaluation.evaluator("test").run(sampler.make_strategy("oracle"),
                                                   reference=full_run.tokens)
         full = {"accuracy": base.accuracy, "mean_nfe": base.mean_nfe}
         oracle = {"accuracy": oracle_run.accuracy, "mean_nfe": oracle_run.mean_nfe}

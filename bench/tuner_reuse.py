@@ -25,12 +25,12 @@ from tuner.study import trial_metrics
 def run(spec, storage: str, *, reuse: bool, racing: bool, model=None) -> dict:
     runner = StudyRunner(spec, storage=storage, study_name="bench", reuse=reuse, racing=racing,
                          model=model)
-    model = runner.model
+    model = runner.evaluation.model
     started = time.perf_counter()
     baseline_rows = 0
-    if runner.cache is not None:
+    if runner.evaluation.cache is not None:
         runner.baseline("tune")
-        baseline_rows = runner.cache.misses
+        baseline_rows = runner.evaluation.cache.misses
     else:
         base = runner.baseline("tune")
         baseline_rows = round(base.mean_nfe * base.n)

@@ -28,7 +28,9 @@ from tuner.engine import TIMING_METRICS, production_timing
 from tuner.errors import TunerError
 from tuner.spec import StudySpec, studies_dir
 from tuner.storage import open_storage, resolve_url
-from tuner.study import BASELINES_STUDY, StudyRunner, front, trial_metrics
+from tuner.evaluation import Evaluation
+from tuner.study import (BASELINES_STUDY, StudyRunner, front, searched_values, trial_metrics,
+                         trial_settings)
 from tuner.study import hypervolume as study_hypervolume  # the page's own `hypervolume` is a history
 from tuner.validate import best_trial, export, held_out
 
@@ -117,8 +119,7 @@ class Snapshot:
         if not spec or not base:
             return None
         try:
-            spec = dict(spec, decoding=sampler.DecodingSettings.from_dict(spec["decoding"]))
-            return StudySpec(**spec).floor(base["accuracy"])
+            return StudySpec.from_dict(spec).floor(base["accuracy"])
         except (TunerError, sampler.SamplerError, TypeError, KeyError):  # another version's spec
             return None
 
@@ -195,7 +196,7 @@ def trials(url: str, name: str) -> pd.DataFrame:
         row["held_out_seconds_per_example"] = speed.get("seconds_per_example", math.nan)
         row["warm_start"] = bool(t.user_attrs.get("warm_start", False))
         row["finished"] = t.datetime_complete
-        for key, value in (t.user_attrs.get("params") or {}).items():
+        for key, value in searched_values(t).items():
             row[f"params.{key}"] = value
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else ["number", "state", "kind"])
@@ -296,26 +297,30 @@ def _runner(url: str, name: str) -> StudyRunner:
     return StudyRunner.from_study(name, storage=url, reuse=False)
 
 
+def _evaluation(url: str, name: str) -> Evaluation:
+    """The study's model, task and splits (what its trials decoded with)."""
+    return _runner(url, name).evaluation
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def examples(url: str, name: str) -> pd.DataFrame:
     """The study's tuning examples (id, prompt, answer), in the order of the trials' outcomes."""
     return pd.DataFrame([{"id": e.id, "prompt": e.prompt, "answer": e.answer}
-                         for e in _runner(url, name).examples("tune")])
+                         for e in _evaluation(url, name).examples("tune")])
 
 
 @st.cache_data(max_entries=64, show_spinner="Decoding the example with the trial's params…")
 def timeline(url: str, name: str, number: int, index: int) -> dict[str, Any]:
     """Decode tuning example ``index`` with trial ``number``'s params and record the trace: per
     generated position its token, the step that committed it, why, and its statistics then."""
-    runner = _runner(url, name)
-    example = runner.examples("tune")[index]
-    model, tokenizer = runner.model, runner.model.tokenizer
-    ids, attn = runner.task.encode(tokenizer, [example])
-    params = snapshot(url, name).trial(number).user_attrs["params"]
-    out = sampler.generate(model, ids, attention_mask=attn, strategy=runner.spec.strategy,
-                           params=params, trace=True,
-                           generator=torch.Generator(device=model.device).manual_seed(0),
-                           **runner.spec.decoding.to_dict())
+    evaluation = _evaluation(url, name)
+    example = evaluation.examples("tune")[index]
+    model, tokenizer, task = evaluation.model, evaluation.model.tokenizer, evaluation.task
+    ids, attn = task.encode(tokenizer, [example])
+    params, settings = trial_settings(evaluation.spec, snapshot(url, name).trial(number))
+    out = sampler.generate(model, ids, attention_mask=attn, strategy=evaluation.spec.strategy,
+                           params=params, settings=settings, trace=True,
+                           generator=torch.Generator(device=model.device).manual_seed(0))
     tokens = out.generated[0].tolist()
     text = tokenizer.decode(tokens, skip_special_tokens=True)
     trace = out.trace
@@ -325,7 +330,7 @@ def timeline(url: str, name: str, number: int, index: int) -> dict[str, Any]:
         "step": trace.step[0].tolist(), "confidence": trace.confidence[0].tolist(),
         "persistence": trace.persistence[0].tolist(), "js": trace.js[0].tolist(),
         "cause": [sampler.CAUSES[c] for c in trace.cause[0].tolist()],
-        "nfe": int(out.nfe[0]), "text": text, "score": float(runner.task.score(example, text)),
+        "nfe": int(out.nfe[0]), "text": text, "score": float(task.score(example, text)),
     }
 
 

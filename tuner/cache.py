@@ -9,7 +9,6 @@ least recently used rows.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 
 import torch
@@ -59,6 +58,10 @@ class LogitsCache:
         return self.hits, self.misses
 
 
+def _delegated(name: str) -> property:
+    return property(lambda self: getattr(self.inner, name), doc=f"The wrapped model's `{name}`.")
+
+
 def _keys(x: Tensor, attention_mask: Tensor | None) -> list[bytes]:
     rows = x.cpu()
     if attention_mask is not None:
@@ -67,33 +70,28 @@ def _keys(x: Tensor, attention_mask: Tensor | None) -> list[bytes]:
     return [data[i].tobytes() for i in range(data.shape[0])]
 
 
-@dataclasses.dataclass(eq=False)
 class CachedModel(DiffusionModel):
     """A model adapter whose :meth:`span_logits` answers from a :class:`LogitsCache` where it can.
 
-    Built with :meth:`wrap`; ``rows_computed`` counts the rows the wrapped model really ran.
+    It wraps the model rather than copying it: every attribute (network, tokenizer, ids, name,
+    kind, logit shift, cache support, ...) is the wrapped model's. Built with :meth:`wrap`;
+    ``rows_computed`` counts the rows the wrapped model really ran.
     """
 
-    inner: DiffusionModel | None = None
-    cache: LogitsCache | None = None
-    rows_computed: int = 0
+    def __init__(self, inner: DiffusionModel, cache: LogitsCache) -> None:  # no dataclass fields
+        self.inner, self.cache, self.rows_computed = inner, cache, 0
 
     @classmethod
     def wrap(cls, model: DiffusionModel, cache: LogitsCache) -> "CachedModel":
-        fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(DiffusionModel)}
-        return cls(**fields, inner=model, cache=cache)
+        return cls(model, cache)
 
-    @property
-    def kind(self) -> str:  # what the wrapped model is, not what the wrapper is
-        return self.inner.kind
+    def __getattr__(self, name: str):  # the wrapped model's instance attributes
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
-    @property
-    def logit_shift(self) -> bool:
-        return self.inner.logit_shift
-
-    @property
-    def supports_cache(self) -> bool:
-        return self.inner.supports_cache
+    def __repr__(self) -> str:
+        return f"CachedModel({self.inner.name!r}, {self.inner.kind})"
 
     def forward(self, x: Tensor, attention_mask: Tensor | None) -> Tensor:
         self.rows_computed += x.shape[0]
@@ -124,3 +122,10 @@ class CachedModel(DiffusionModel):
                 self.cache.put(keys[i], found[i])
         # a fresh tensor: the loop may write into it without touching the cache
         return torch.stack(found).to(x.device)
+
+
+# Attributes DiffusionModel defines at class level (field defaults, ClassVars such as `kind`) would
+# shadow __getattr__: they are the wrapped model's too.
+for _name, _value in vars(DiffusionModel).items():
+    if not _name.startswith("_") and (isinstance(_value, property) or not callable(_value)):
+        setattr(CachedModel, _name, _delegated(_name))

@@ -18,6 +18,8 @@ import sampler
 from sampler import SamplerError
 
 from .errors import TunerError, UsageError
+from .objectives import objective_help
+from .samplers import SAMPLERS
 from .spec import load_spec
 from .storage import STORAGE_ENV, mask_url, open_storage, resolve_url
 
@@ -68,7 +70,7 @@ def bar(description: str) -> Iterator[Any]:
 
 
 def _front_table(study, title: str) -> Table:
-    from .study import front, trial_metrics
+    from .study import format_values, front, searched_values, trial_metrics
     from .validate import held_out
 
     table = Table(title=title, caption=HELD_OUT_TIMING)
@@ -77,7 +79,7 @@ def _front_table(study, title: str) -> Table:
         table.add_column(column, justify="left" if column == "params" else "right")
     for t in front(study.trials) or front(study.trials, feasible_only=False):
         m, v = trial_metrics(t), held_out(study, t.number) or {}
-        params = ", ".join(f"{k}={_fmt(x)}" for k, x in t.user_attrs["params"].items())
+        params = format_values(searched_values(t))
         table.add_row(str(t.number), f"{m['accuracy']:.1%}", f"{m['mean_nfe']:.2f}",
                       f"{m['speedup']:.2f}x", f"{m['quality_per_step']:.3f}",
                       f"{v['accuracy']:.1%}" if v else "-", f"{v['mean_nfe']:.2f}" if v else "-",
@@ -101,20 +103,8 @@ def _speed(figures: dict[str, Any]) -> tuple[str, str]:
             f"{figures['seconds_per_example']:.4g}{mark}")
 
 
-def _flags(**options: Any) -> list[str]:
-    """Command-line flags for the options that were given (True booleans become bare flags)."""
-    args: list[str] = []
-    for name, value in options.items():
-        flag = "--" + name.replace("_", "-")
-        if value is True:
-            args.append(flag)
-        elif value is not None and value is not False:
-            args += [flag, str(value)]
-    return args
-
-
-def _fmt(x: Any) -> str:
-    return f"{x:.4g}" if isinstance(x, float) else str(x)
+CacheOpt = typer.Option(None, "--cache",
+                        help="block KV cache: none | prefix | dual (native LLaDA / Dream models)")
 
 
 @app.command()
@@ -127,14 +117,15 @@ def optimize(
                                          help="run until the study holds N complete trials, "
                                               "whichever worker ran them (for scale-out)"),
     timeout: Optional[float] = typer.Option(None, help="stop starting trials after S seconds"),
-    objective: Optional[str] = typer.Option(None, help="qps | pareto | budget"),
+    objective: Optional[str] = typer.Option(None, help=objective_help()),
     storage: Optional[str] = StorageOpt,
     study: Optional[str] = typer.Option(None, help="study name (default from task/model/strategy)"),
-    sampler_name: Optional[str] = typer.Option(None, "--sampler", help="tpe | gp | nsga2 | random"),
+    sampler_name: Optional[str] = typer.Option(None, "--sampler", help=" | ".join(SAMPLERS)),
     n_tune: Optional[int] = typer.Option(None, help="tuning examples"),
     accuracy_floor: Optional[float] = typer.Option(None, help="absolute accuracy floor in [0, 1]"),
     tolerance: Optional[float] = typer.Option(None, help="floor = full-step accuracy - PTS points"),
     seed: Optional[int] = typer.Option(None),
+    cache: Optional[str] = CacheOpt,
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
     data: Optional[str] = typer.Option(None, help="local data folder (e.g. GSM8K jsonl files)"),
     spec_path: Optional[Path] = typer.Option(None, "--spec", help="study spec (default studies/TASK.toml)"),
@@ -146,80 +137,94 @@ def optimize(
                                         "starts, and stop (what one init job does before workers)"),
 ) -> None:
     """Search the strategy's thresholds for TASK; creates the study or resumes it."""
-    from optuna.trial import TrialState
-
-    from .study import StudyRunner, count_states, trial_metrics
+    from .study import WORKER, StudyRunner
 
     with errors():
         spec = load_spec(task, spec_path).with_overrides(
             model=model, strategy=strategy, trials=trials, timeout=timeout, objective=objective,
             sampler=sampler_name, n_tune=n_tune, accuracy_floor=accuracy_floor,
-            tolerance=tolerance, seed=seed, data=data)
+            tolerance=tolerance, seed=seed, data=data, cache=cache)
+        _check_run_flags(spec, trials=trials, target=target, workers=workers)
+        # --target is how workers join a study together: each seeds its sampler apart
         runner = StudyRunner(spec, storage=storage, study_name=study, device=device,
-                             reuse=not no_reuse, racing=not no_racing)
+                             reuse=not no_reuse, racing=not no_racing,
+                             worker=WORKER if target is not None else None)
         if workers > 1:
             from .workers import check_shared_storage
 
             check_shared_storage(runner.url)
-            if spec.trials is None and target is None:
-                raise UsageError("--workers needs a number of trials: --trials N (more) or "
-                                 "--target N (in all).")
-        if target is not None and trials is not None:
-            raise UsageError("give --trials (how many more) or --target (how many in all), "
-                             "not both.")
-        runner.model  # a wrong model fails here, before anything is printed or written
+        runner.check_model()  # a wrong model fails here, before anything is printed or written
         err.print(f"study [bold]{runner.study_name}[/] in {runner.url_masked}: task {spec.task}, "
                   f"model {spec.model}, strategy {spec.strategy}, objective {spec.objective}",
                   highlight=False)
         with bar("full-step baseline") as progress:
-            base = runner.baseline("tune", progress=progress)
+            base, study_obj = runner.prepare(progress)
         err.print(f"baseline (full-step, {base.n} tuning examples): accuracy {base.accuracy:.1%}, "
                   f"mean NFE {base.mean_nfe:.2f}", highlight=False)
-        total = spec.trials if target is None else None
         if init_only:
-            study_obj = runner.create_or_resume()
             out.print(f"study {runner.study_name} ready in {runner.url_masked}: "
                       f"{len(study_obj.trials)} trials so far (warm starts included).",
                       highlight=False)
             return
         if workers > 1:
-            from .workers import run_workers
-
-            study_obj = runner.create_or_resume()
-            done = count_states(study_obj)[TrialState.COMPLETE]
-            goal = target if target is not None else done + total
-            flags = _flags(task=task, model=model, strategy=strategy, timeout=timeout,
-                           objective=objective, study=runner.study_name,
-                           sampler=sampler_name, n_tune=n_tune, accuracy_floor=accuracy_floor,
-                           tolerance=tolerance, seed=seed, device=device, data=data,
-                           spec=spec_path, no_reuse=no_reuse, no_racing=no_racing)
-            with bar(f"trials on {workers} workers") as progress:
-                # The URL travels in the environment: a password on a command line shows in `ps`.
-                run_workers([*flags, "--target", str(goal)], workers, study_obj, url=runner.url,
-                            on_progress=lambda n: progress(n - done, max(goal - done, 0)))
-            out.print(_front_table(runner.load(), f"Pareto front of {runner.study_name}"))
-            return
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TextColumn("{task.fields[best]}"), console=err,
-                      transient=True) as progress:
-            if target is not None:
-                total = max(target - count_states(runner.create_or_resume())[TrialState.COMPLETE],
-                            0)
-            job = progress.add_task("trials", total=total, best="")
-            best: dict[str, float] = {}
-
-            def on_trial(study_obj, trial) -> None:
-                m = trial_metrics(trial)
-                if m.get("feasible") and m.get("complete") and \
-                        m["quality_per_step"] > best.get("quality_per_step", -1):
-                    best.update(m)
-                note = (f"best: acc {best['accuracy']:.1%}, NFE {best['mean_nfe']:.2f}, "
-                        f"{best['speedup']:.2f}x" if best else "")
-                progress.update(job, advance=1, best=note)
-
-            study_obj = runner.optimize(on_trial=on_trial, target=target)
+            study_obj = _on_workers(runner, study_obj, workers, target, device=device,
+                                    reuse=not no_reuse, racing=not no_racing)
+        else:
+            study_obj = _here(runner, (base, study_obj), target)
         out.print(_front_table(study_obj, f"Pareto front of {runner.study_name} "
                                           f"({len(study_obj.trials)} trials)"))
+
+
+def _check_run_flags(spec, *, trials: int | None, target: int | None, workers: int) -> None:
+    if target is not None and trials is not None:
+        raise UsageError("give --trials (how many more) or --target (how many in all), not both.")
+    if workers > 1 and spec.trials is None and target is None:
+        raise UsageError("--workers needs a number of trials: --trials N (more) or --target N "
+                         "(in all).")
+
+
+def _complete(study_obj) -> int:
+    from optuna.trial import TrialState
+
+    from .study import count_states
+
+    return count_states(study_obj)[TrialState.COMPLETE]
+
+
+def _on_workers(runner, study_obj, workers: int, target: int | None, **options: Any):
+    """Run the trials on ``workers`` local processes; the study, reloaded."""
+    from .workers import WorkerJob, run_workers
+
+    done = _complete(study_obj)
+    goal = target if target is not None else done + runner.spec.trials
+    job = WorkerJob(spec=runner.spec_dict(), study=runner.study_name, target=goal, **options)
+    with bar(f"trials on {workers} workers") as progress:
+        run_workers(job, workers, study_obj, url=runner.url,
+                    on_progress=lambda n: progress(n - done, max(goal - done, 0)))
+    return runner.load()
+
+
+def _here(runner, prepared, target: int | None):
+    """Run the trials in this process, with a progress bar showing the best trial so far."""
+    from .study import trial_metrics
+
+    total = runner.spec.trials if target is None else max(target - _complete(prepared[1]), 0)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.fields[best]}"), console=err,
+                  transient=True) as progress:
+        job = progress.add_task("trials", total=total, best="")
+        best: dict[str, float] = {}
+
+        def on_trial(study_obj, trial) -> None:
+            m = trial_metrics(trial)
+            if m.get("feasible") and m.get("complete") and \
+                    m["quality_per_step"] > best.get("quality_per_step", -1):
+                best.update(m)
+            note = (f"best: acc {best['accuracy']:.1%}, NFE {best['mean_nfe']:.2f}, "
+                    f"{best['speedup']:.2f}x" if best else "")
+            progress.update(job, advance=1, best=note)
+
+        return runner.optimize(on_trial=on_trial, target=target, prepared=prepared)
 
 
 @app.command()
@@ -233,7 +238,8 @@ def baseline(
     data: Optional[str] = typer.Option(None),
     spec_path: Optional[Path] = typer.Option(None, "--spec"),
 ) -> None:
-    """Full-step decoding on the tuning and held-out splits (measured once, then stored)."""
+    """Full-step decoding (no block cache) on the tuning and held-out splits (measured once,
+    then stored)."""
     from .study import StudyRunner
 
     with errors():
@@ -259,54 +265,28 @@ def eval_(
     model: Optional[str] = typer.Option(None),
     split: str = typer.Option("test", help="tune | test"),
     n: Optional[int] = typer.Option(None, help="examples (default: the spec's split size)"),
+    cache: Optional[str] = CacheOpt,
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     storage: Optional[str] = StorageOpt,
     device: Optional[str] = typer.Option(None),
     data: Optional[str] = typer.Option(None),
     spec_path: Optional[Path] = typer.Option(None, "--spec"),
 ) -> None:
-    """Accuracy, NFE and speed-up of a profile or of explicit params on a split."""
+    """Accuracy, NFE, speed-up and wall time of a profile or of explicit params on a split
+    (a plain decode: no forward-pass reuse)."""
     from .study import StudyRunner
 
     with errors():
-        if (profile is None) == (strategy is None):
-            raise UsageError("give --profile, or --strategy with --params, but not both.")
         if split not in ("tune", "test"):
             raise UsageError(f"unknown split {split!r}; splits are: tune, test.")
-        spec = load_spec(task, spec_path)
-        sizes = {"n_tune": n} if split == "tune" else {"n_test": n}
-        if profile is not None:
-            if params is not None:
-                raise UsageError("--params goes with --strategy, not with --profile.")
-            prof = sampler.load_profile(profile)
-            spec = spec.with_overrides(model=model or (prof.model.name if prof.model else None),
-                                       strategy=prof.strategy, data=data, **sizes)
-            spec = _with_decoding(spec, prof.decoding)
-            chosen = prof.make_strategy()
-        else:
-            try:
-                parsed = json.loads(params) if params else {}
-            except json.JSONDecodeError as error:
-                raise UsageError(f"--params is not valid JSON: {error.msg}.") from None
-            spec = spec.with_overrides(model=model, strategy=strategy, data=data, **sizes)
-            chosen = sampler.make_strategy(strategy, parsed)
+        spec, chosen = _eval_spec(load_spec(task, spec_path), profile, strategy, params,
+                                  model=model, data=data, cache=cache,
+                                  **({"n_tune": n} if split == "tune" else {"n_test": n}))
         runner = StudyRunner(spec, storage=storage, device=device, reuse=False)
         base = runner.baseline(split)
         with bar(f"{chosen.name} on {split}") as progress:
-            result = runner.evaluator(split).run(chosen, progress=progress)
-        figures = {
-            "accuracy": result.accuracy, "mean_nfe": result.mean_nfe, "p95_nfe": result.p95_nfe,
-            "speedup": base.mean_nfe / result.mean_nfe,
-            "tokens_per_forward": result.tokens_per_forward, "wall_s": result.wall_s,
-            "seconds_per_example": result.seconds_per_example,
-            "tokens_per_second": result.tokens_per_second,
-            "generated_tokens": result.generated_tokens,
-            "timed_with_reuse": result.timed_with_reuse, "batch_size": spec.batch_size,
-            "n": result.n, "gen_length": spec.decoding.gen_length,
-            "block_length": spec.decoding.block_length, "strategy": chosen.name,
-            "params": chosen.params.to_dict(), "baseline_accuracy": base.accuracy,
-            "baseline_mean_nfe": base.mean_nfe, "split": split,
-        }
+            result = runner.evaluation.evaluator(split).run(chosen, progress=progress)
+        figures = _eval_figures(spec, chosen, result, base, split)
         if as_json:
             print(json.dumps(figures))
             return
@@ -315,19 +295,53 @@ def eval_(
                               f"{spec.batch_size}, no forward-pass reuse")
         table.add_column("figure")
         table.add_column("value", justify="right")
-        for key in ("accuracy", "mean_nfe", "p95_nfe", "speedup", "tokens_per_forward",
-                    "tokens_per_second", "seconds_per_example", "wall_s", "baseline_accuracy",
-                    "baseline_mean_nfe"):
+        for key in ("accuracy", "mean_nfe", "p95_nfe", "speedup", "quality_per_step",
+                    "tokens_per_forward", "tokens_per_second", "seconds_per_example", "wall_s",
+                    "baseline_accuracy", "baseline_mean_nfe"):
             value = figures[key]
             table.add_row(key, f"{value:.1%}" if "accuracy" in key else f"{value:.4g}")
+        table.add_row("cache", figures["cache"])
         table.add_row("params", json.dumps(figures["params"]))
         out.print(table)
 
 
-def _with_decoding(spec, decoding):
+def _eval_spec(spec, profile: Path | None, strategy: str | None, params: str | None,
+               **overrides: Any):
+    """(spec, strategy) of `tuner eval`: a profile's strategy and decoding settings, or a
+    strategy with JSON params under the spec's settings; flags override either."""
     import dataclasses
 
-    return dataclasses.replace(spec, decoding=decoding)
+    if (profile is None) == (strategy is None):
+        raise UsageError("give --profile, or --strategy with --params, but not both.")
+    if profile is not None:
+        if params is not None:
+            raise UsageError("--params goes with --strategy, not with --profile.")
+        prof = sampler.load_profile(profile)
+        spec = dataclasses.replace(spec, decoding=prof.decoding)
+        overrides["model"] = overrides["model"] or (prof.model.name if prof.model else None)
+        return spec.with_overrides(strategy=prof.strategy, **overrides), prof.make_strategy()
+    try:
+        parsed = json.loads(params) if params else {}
+    except json.JSONDecodeError as error:
+        raise UsageError(f"--params is not valid JSON: {error.msg}.") from None
+    return (spec.with_overrides(strategy=strategy, **overrides),
+            sampler.make_strategy(strategy, parsed))
+
+
+def _eval_figures(spec, chosen, result, base, split: str) -> dict[str, Any]:
+    from .figures import relative_figures
+
+    return {
+        "accuracy": result.accuracy, "mean_nfe": result.mean_nfe, "p95_nfe": result.p95_nfe,
+        **relative_figures(result.accuracy, result.mean_nfe, base, spec.gamma),
+        "tokens_per_forward": result.tokens_per_forward, "wall_s": result.wall_s,
+        "seconds_per_example": result.seconds_per_example,
+        "tokens_per_second": result.tokens_per_second, "generated_tokens": result.generated_tokens,
+        "timed_with_reuse": result.timed_with_reuse, "batch_size": spec.batch_size,
+        "n": result.n, "gen_length": spec.decoding.gen_length,
+        "block_length": spec.decoding.block_length, "cache": spec.decoding.cache,
+        "strategy": chosen.name, "params": chosen.params.to_dict(), "split": split,
+    }
 
 
 @app.command()
@@ -406,7 +420,7 @@ def show(name: str = typer.Argument(..., help="study name"),
     """Show a study's trials and its Pareto front."""
     import optuna
 
-    from .study import trial_metrics
+    from .study import format_values, searched_values, trial_metrics
     from .validate import held_out
 
     with errors():
@@ -427,7 +441,7 @@ def show(name: str = typer.Argument(..., help="study name"),
             table.add_column(column)
         for t in study.trials:
             m = trial_metrics(t)
-            params = ", ".join(f"{k}={_fmt(x)}" for k, x in t.user_attrs.get("params", {}).items())
+            params = format_values(searched_values(t))
             table.add_row(str(t.number), t.state.name, f"{m['accuracy']:.1%}" if m else "-",
                           f"{m['mean_nfe']:.2f}" if m else "-",
                           f"{m['quality_per_step']:.3f}" if m else "-",

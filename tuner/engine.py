@@ -135,64 +135,65 @@ class Evaluator:
         self._special = torch.tensor(sorted(set(model.tokenizer.all_special_ids)),
                                      device=model.device)
 
-    def run(self, strategy: Strategy, *, floor: float | None = None, reference: Tensor | None = None,
+    def run(self, strategy: Strategy, *, settings: DecodingSettings | None = None,
+            floor: float | None = None, reference: Tensor | None = None,
             generator_seed: int = 0, keep_tokens: bool = False,
             progress: Callable[[int, int], Any] | None = None) -> EvalResult:
         """Decode every example with ``strategy``; stop early when ``floor`` becomes unreachable.
 
-        ``reference`` (n, gen_length) is passed to the oracle. ``progress(done, total)`` is called
-        after each batch.
+        ``settings`` replaces the evaluator's decoding settings for this run (a trial that searches
+        a decoding setting such as ``cache``); they must keep its ``gen_length``. Under a block KV
+        cache nothing is reused (a step's logits then depend on the state at the block's refresh
+        too), so the run is timed as in production. ``reference`` (n, gen_length) is passed to the
+        oracle. ``progress(done, total)`` is called after each batch.
         """
-        model: DiffusionModel = self.model
-        cached = None
-        if self.cache is not None:
-            cached = CachedModel.wrap(self.model, self.cache)
-            model = cached
-        hits_before = self.cache.hits if self.cache is not None else 0
+        settings = settings or self.settings
+        if settings.gen_length != self.settings.gen_length:
+            raise ValueError(f"settings.gen_length {settings.gen_length} != the evaluator's "
+                             f"{self.settings.gen_length}.")
+        reuse = self.cache is not None and settings.cache == "none"
+        model = CachedModel.wrap(self.model, self.cache) if reuse else self.model
+        hits_before = self.cache.hits if reuse else 0
         generator = torch.Generator(device=self.model.device).manual_seed(generator_seed)
         n_total = len(self.examples)
         outcomes: list[ExampleOutcome] = []
         tokens: list[Tensor] = []
-        rows_plain = generated = 0
-        right = 0.0
+        rows = generated = 0
         stopwatch = Stopwatch(self.model.device)
-        complete = True
         for start, ids, attn in self._batches:
             ref = None if reference is None else reference[start:start + ids.shape[0]]
             with stopwatch:
                 out = sampler.generate(model, ids, attention_mask=attn, strategy=strategy,
-                                       generator=generator, reference=ref,
-                                       **self.settings.to_dict())
+                                       settings=settings, generator=generator, reference=ref)
             generated += int((~torch.isin(out.generated, self._special)).sum())
-            texts = self.model.tokenizer.batch_decode(out.generated, skip_special_tokens=True)
-            for i, text in enumerate(texts):
-                example = self.examples[start + i]
-                score = float(self.task.score(example, text))
-                right += score
-                outcomes.append(ExampleOutcome(example.id, score, int(out.nfe[i]), text))
-            rows_plain += int(out.nfe.sum())
+            outcomes += self._score(start, out)
+            rows += int(out.nfe.sum())
             if keep_tokens:
                 tokens.append(out.generated.cpu())
             if progress is not None:
                 progress(len(outcomes), n_total)
+            right = sum(o.score for o in outcomes)
             if floor is not None and (right + n_total - len(outcomes)) / n_total < floor - 1e-12:
-                complete = len(outcomes) == n_total
                 break
         nfes = [o.nfe for o in outcomes]
         n = len(outcomes)
         return EvalResult(
-            accuracy=right / n,
-            mean_nfe=sum(nfes) / n,
-            p95_nfe=percentile(nfes, 95),
-            tokens_per_forward=self.settings.gen_length * n / sum(nfes),
-            wall_s=stopwatch.seconds,
-            n=n,
-            n_total=n_total,
-            complete=complete,
-            outcomes=outcomes,
-            forward_rows=cached.rows_computed if cached is not None else rows_plain,
-            cache_hits=(self.cache.hits - hits_before) if self.cache is not None else 0,
-            generated_tokens=generated,
-            timed_with_reuse=self.cache is not None,
+            accuracy=sum(o.score for o in outcomes) / n, mean_nfe=sum(nfes) / n,
+            p95_nfe=percentile(nfes, 95), tokens_per_forward=settings.gen_length * n / sum(nfes),
+            wall_s=stopwatch.seconds, n=n, n_total=n_total, complete=n == n_total,
+            outcomes=outcomes, forward_rows=model.rows_computed if reuse else rows,
+            cache_hits=(self.cache.hits - hits_before) if reuse else 0,
+            generated_tokens=generated, timed_with_reuse=reuse,
             tokens=torch.cat(tokens) if tokens else None,
         )
+
+    def _score(self, start: int, out: sampler.GenerateOutput) -> list[ExampleOutcome]:
+        """The outcomes of one decoded batch whose first example is ``start``: its completions
+        (special tokens dropped) scored by the task."""
+        texts = self.model.tokenizer.batch_decode(out.generated, skip_special_tokens=True)
+        outcomes = []
+        for i, text in enumerate(texts):
+            example = self.examples[start + i]
+            outcomes.append(ExampleOutcome(example.id, float(self.task.score(example, text)),
+                                           int(out.nfe[i]), text))
+        return outcomes

@@ -1,5 +1,9 @@
 """Turn a strategy's declared search space (plus spec overrides) into Optuna suggestions.
 
+A spec's ``[search]`` table may also search a decoding setting of :data:`DECODING_CHOICES` by
+listing the values to try (``cache = ["none", "dual"]``); a trial's params then hold it beside the
+strategy's, and :func:`split_params` separates the two.
+
 A ``log1m`` dimension (a threshold near 1) is searched as ``1-<name>`` on a log scale, so that
 0.99 and 0.999 are as far apart as 0.9 and 0.99; the strategy receives ``<name>`` itself.
 """
@@ -7,16 +11,23 @@ A ``log1m`` dimension (a threshold near 1) is searched as ``1-<name>`` on a log 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Mapping
 
 import optuna
 
-from sampler import STRATEGIES, ChoiceDim, DecodingSettings, FloatDim, IntDim, SearchSpace
+from sampler import (STRATEGIES, ChoiceDim, DecodingSettings, FloatDim, IntDim, SamplerError,
+                     SearchSpace)
 
 from .errors import UsageError
 
-__all__ = ["search_space", "suggest", "to_internal", "warm_starts"]
+__all__ = ["search_space", "suggest", "to_internal", "warm_starts", "split_params", "TUNABLE",
+           "DECODING_CHOICES"]
+
+DECODING_CHOICES = ("cache",)
+"""Decoding settings a ``[search]`` table may search, as a list of the values to try."""
+
+TUNABLE = tuple(name for name, cls in STRATEGIES.items() if cls.tunable)
+"""The strategies the tuner can search, in registry order (the oracle is not one)."""
 
 
 def search_space(strategy: str, settings: DecodingSettings,
@@ -25,9 +36,15 @@ def search_space(strategy: str, settings: DecodingSettings,
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {strategy!r}; known strategies: "
                          f"{', '.join(sorted(STRATEGIES))}.")
+    if not STRATEGIES[strategy].tunable:
+        raise UsageError(f"strategy {strategy!r} cannot be tuned; tunable strategies: "
+                         f"{', '.join(TUNABLE)}.")
     space = dict(STRATEGIES[strategy].search_space(settings))
     fixed: dict[str, Any] = {}
     for name, value in (overrides or {}).items():
+        if name in DECODING_CHOICES:
+            space[name] = _decoding_choice(name, value, settings)
+            continue
         if name not in space:
             raise UsageError(f"[search] names `{name}`, which strategy {strategy!r} does not search; "
                              f"it searches: {', '.join(space) or 'nothing'}.")
@@ -44,6 +61,28 @@ def search_space(strategy: str, settings: DecodingSettings,
             fixed[name] = value
             del space[name]
     return space, fixed
+
+
+def _decoding_choice(name: str, value: Any, settings: DecodingSettings) -> ChoiceDim:
+    """The dimension of a searched decoding setting: every listed value must be valid."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise UsageError(f"[search] {name}: list the values to try, e.g. {name} = "
+                         f"[\"none\", \"dual\"]; a single value goes in [decoding].")
+    for choice in value:
+        try:
+            dataclasses.replace(settings, **{name: choice})
+        except (SamplerError, TypeError) as err:
+            raise UsageError(f"[search] {name}: {err}") from None
+    return ChoiceDim(tuple(dict.fromkeys(value)))
+
+
+def split_params(params: Mapping[str, Any], settings: DecodingSettings
+                 ) -> tuple[dict[str, Any], DecodingSettings]:
+    """(strategy params, decoding settings) of a trial's params: the searched decoding settings
+    (:data:`DECODING_CHOICES`) replace those of ``settings``."""
+    decoding = {k: v for k, v in params.items() if k in DECODING_CHOICES}
+    strategy = {k: v for k, v in params.items() if k not in DECODING_CHOICES}
+    return strategy, dataclasses.replace(settings, **decoding) if decoding else settings
 
 
 def _internal_name(name: str, dim: Any) -> str:
@@ -85,26 +124,11 @@ def to_internal(params: Mapping[str, Any], space: SearchSpace) -> dict[str, Any]
     return out
 
 
-# Published settings worth trying first, beside each strategy's own defaults.
-_EXTRA_WARM_STARTS: dict[str, list[dict[str, Any]]] = {
-    "less": [
-        {"tau_conf": 0.9, "window": 1, "js_delta": math.log(2)},   # Fast-dLLM-like: confidence only
-        {"tau_conf": 0.6, "window": 2, "js_delta": 0.015 / 4},      # KLASS-like (JS ~ KL / 4)
-    ],
-    "klass": [{"tau": 0.9, "kappa": 0.001, "history": 2}],          # the Dream GSM8K script
-    "entropy_bound": [{"gamma": 0.15}],                              # SGLang's default
-}
-
-
 def warm_starts(strategy: str, space: SearchSpace, settings: DecodingSettings) -> list[dict[str, Any]]:
-    """Optuna params of the strategy's defaults and of published settings, deduplicated."""
-    cls = STRATEGIES[strategy]
-    defaults = cls.Params().to_dict()
-    if strategy == "fixed":
-        defaults["steps"] = settings.gen_length // 4
-    points = [defaults, *_EXTRA_WARM_STARTS.get(strategy, [])]
+    """Optuna params of the strategy's own warm starts (its defaults and published settings),
+    clipped into ``space`` and deduplicated."""
     out: list[dict[str, Any]] = []
-    for point in points:
+    for point in STRATEGIES[strategy].warm_starts(settings):
         internal = to_internal(point, space)
         if internal and internal not in out:
             out.append(internal)

@@ -7,16 +7,15 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
 from sampler import DecodingSettings, SamplerError
 
 from .errors import UsageError
+from .objectives import OBJECTIVES, Objective
+from .samplers import SAMPLERS
 
-__all__ = ["StudySpec", "load_spec", "studies_dir", "OBJECTIVES", "SAMPLERS"]
-
-OBJECTIVES = ("qps", "pareto", "budget")
-SAMPLERS = ("tpe", "gp", "nsga2", "random")
+__all__ = ["StudySpec", "load_spec", "studies_dir"]
 
 
 def studies_dir() -> Path:
@@ -35,11 +34,11 @@ class StudySpec:
     task: str
     model: str | None = None
     strategy: str = "less"
-    objective: Literal["qps", "pareto", "budget"] = "qps"
+    objective: str = "qps"             # a name in tuner.objectives.OBJECTIVES
     gamma: float = 4.0
     tolerance: float | None = 1.0
     accuracy_floor: float | None = None
-    sampler: Literal["tpe", "gp", "nsga2", "random"] = "tpe"
+    sampler: str = "tpe"               # a name in tuner.samplers.SAMPLERS
     trials: int | None = 30
     timeout: float | None = None
     seed: int = 0
@@ -52,9 +51,9 @@ class StudySpec:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.objective in OBJECTIVES, f"unknown objective {self.objective!r}; choose one of "
+            (isinstance(self.objective, str) and self.objective in OBJECTIVES, f"unknown objective {self.objective!r}; choose one of "
                                            f"{', '.join(OBJECTIVES)}."),
-            (self.sampler in SAMPLERS, f"unknown sampler {self.sampler!r}; choose one of "
+            (isinstance(self.sampler, str) and self.sampler in SAMPLERS, f"unknown sampler {self.sampler!r}; choose one of "
                                        f"{', '.join(SAMPLERS)}."),
             (self.trials is None or self.trials > 0, f"--trials must be > 0, got {self.trials}."),
             (self.timeout is None or self.timeout > 0, f"--timeout must be > 0, got {self.timeout}."),
@@ -65,12 +64,41 @@ class StudySpec:
              f"--tolerance must be >= 0 points, got {self.tolerance}."),
             (self.accuracy_floor is None or 0 <= self.accuracy_floor <= 1,
              f"--accuracy-floor must be in [0, 1], got {self.accuracy_floor}."),
-            (self.objective != "budget" or self.floor_given,
-             "objective `budget` needs an accuracy floor: give --accuracy-floor or --tolerance."),
         ]
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
+        if self.objective_spec.needs_floor and not self.floor_given:
+            raise UsageError(f"objective `{self.objective}` needs an accuracy floor: give "
+                             "--accuracy-floor or --tolerance.")
+
+    @property
+    def objective_spec(self) -> Objective:
+        """The registered :class:`~tuner.objectives.Objective` this spec names."""
+        return OBJECTIVES[self.objective]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready), as stored with a study; :meth:`from_dict` reads it back."""
+        data = dataclasses.asdict(self)
+        data["decoding"] = self.decoding.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "study spec") -> "StudySpec":
+        """The spec of :meth:`to_dict`'s data; a one-line UsageError, prefixed ``where``, on
+        unknown or bad keys."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"{where}: unknown key `{unknown[0]}`; known keys: "
+                             f"{', '.join(sorted(known))}.")
+        fields = dict(data)
+        if isinstance(fields.get("decoding"), Mapping):
+            fields["decoding"] = _decoding(fields["decoding"])
+        try:
+            return cls(**fields)
+        except TypeError as err:
+            raise UsageError(f"{where}: {err}") from None
 
     @property
     def floor_given(self) -> bool:
@@ -98,8 +126,8 @@ class StudySpec:
             merged = {**self.decoding.to_dict(), **decoding}
             if "gen_length" in decoding and "block_length" not in decoding:
                 merged["block_length"] = min(merged["block_length"], decoding["gen_length"])
-            if "max_steps" not in decoding:
-                merged["max_steps"] = None
+            if "max_steps" not in decoding and {"gen_length", "block_length"} & set(decoding):
+                merged["max_steps"] = None  # the old budget belongs to the old lengths
             new_decoding = _decoding(merged)
         return dataclasses.replace(self, decoding=new_decoding, **top)
 
@@ -125,19 +153,14 @@ def load_spec(task: str, path: str | os.PathLike | None = None) -> StudySpec:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise UsageError(f"cannot read study spec {file}: {err}") from None
-    known = {f.name for f in dataclasses.fields(StudySpec)}
-    for key in data:
-        if key not in known:
-            raise UsageError(f"{file}: unknown key `{key}`; known keys: {', '.join(sorted(known))}.")
     if data.get("task", task) != task:
         raise UsageError(f"{file} is the spec of task {data['task']!r}, not {task!r}.")
     data["task"] = task
-    data["decoding"] = _decoding({**_defaults_for(task).decoding.to_dict(),
-                                  "max_steps": None, **data.get("decoding", {})})
-    try:
-        return StudySpec(**data)
-    except TypeError as err:
-        raise UsageError(f"{file}: {err}") from None
+    if not isinstance(data.get("decoding", {}), Mapping):
+        raise UsageError(f"{file}: `decoding` must be a table ([decoding]).")
+    data["decoding"] = {**_defaults_for(task).decoding.to_dict(), "max_steps": None,
+                        **data.get("decoding", {})}
+    return StudySpec.from_dict(data, where=str(file))
 
 
 def _defaults_for(task: str) -> StudySpec:

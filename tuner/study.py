@@ -16,7 +16,6 @@ import socket
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable
 
@@ -26,17 +25,20 @@ from optuna.trial import FrozenTrial, TrialState
 import sampler
 from sampler import DecodingSettings, DiffusionModel, SamplerError, make_strategy
 
-from .cache import LogitsCache
-from .engine import EvalResult, Evaluator
+from .engine import EvalResult
 from .errors import StudyMismatchError, TunerError, UsageError
-from .space import search_space, suggest, warm_starts
+from .evaluation import Evaluation
+from .figures import Baseline, quality_per_step, relative_figures
+from .pareto import front, hypervolume, trial_metrics
+from .samplers import make_sampler
+from .space import search_space, split_params, suggest, warm_starts
 from .spec import StudySpec
-from .storage import check_url, open_storage, resolve_url
-from .tasks import Task, get_task, hash_examples
+from .storage import check_url, mask_url, open_storage, resolve_url
+from .tasks import hash_examples
 
 __all__ = ["StudyRunner", "Baseline", "quality_per_step", "front", "default_study_name",
-           "BASELINES_STUDY", "trial_metrics", "hypervolume", "run_to_target", "count_states",
-           "WORKER"]
+           "BASELINES_STUDY", "trial_metrics", "trial_settings", "searched_values", "format_values", "hypervolume", "run_to_target",
+           "count_states", "WORKER"]
 
 BASELINES_STUDY = "__baselines__"
 """A study holding no trials: its attributes store full-step baselines, shared by all studies."""
@@ -47,147 +49,83 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def quality_per_step(accuracy: float, mean_nfe: float, baseline: "Baseline", gamma: float) -> float:
-    """speedup x (accuracy / baseline accuracy) ** gamma."""
-    return (baseline.mean_nfe / mean_nfe) * (accuracy / baseline.accuracy) ** gamma
-
-
 def default_study_name(spec: StudySpec) -> str:
     model = (spec.model or "model").rstrip("/").split("/")[-1]
     return f"{spec.task}-{model}-{spec.strategy}-{spec.objective}"
 
 
-@dataclass(frozen=True)
-class Baseline:
-    """Full-step decoding (one token per step, low-confidence order) on one split."""
-
-    accuracy: float
-    mean_nfe: float
-    n: int
-    scores: list[float] = field(default_factory=list, repr=False)
-
-    def to_json(self) -> str:
-        return json.dumps({"accuracy": self.accuracy, "mean_nfe": self.mean_nfe, "n": self.n,
-                           "scores": self.scores})
-
-    @classmethod
-    def from_json(cls, text: str) -> "Baseline":
-        return cls(**json.loads(text))
+def trial_settings(spec: StudySpec, trial: FrozenTrial) -> tuple[dict[str, Any], DecodingSettings]:
+    """(strategy params, decoding settings) a trial decoded with: the spec's settings, with the
+    decoding settings the trial searched (``[search] cache = [...]``) applied."""
+    params = dict(trial.user_attrs["params"])
+    return params, dataclasses.replace(spec.decoding, **trial.user_attrs.get("decoding", {}))
 
 
-def trial_metrics(trial: FrozenTrial) -> dict[str, Any]:
-    """The figures a trial recorded (empty for a trial that never finished its evaluation)."""
-    return dict(trial.user_attrs.get("metrics", {}))
+def searched_values(trial: FrozenTrial) -> dict[str, Any]:
+    """Everything the study chose for this trial, for display: the strategy params and any
+    searched decoding setting (e.g. ``cache``)."""
+    return {**(trial.user_attrs.get("params") or {}), **trial.user_attrs.get("decoding", {})}
 
 
-def front(trials: list[FrozenTrial], *, feasible_only: bool = True) -> list[FrozenTrial]:
-    """Pareto-optimal complete trials on (max accuracy, min mean NFE), lowest NFE first."""
-    points = []
-    for t in trials:
-        m = trial_metrics(t)
-        if t.state != TrialState.COMPLETE or not m.get("complete"):
-            continue
-        if feasible_only and not m.get("feasible", True):
-            continue
-        points.append((t, m["accuracy"], m["mean_nfe"]))
-    out = []
-    for t, acc, nfe in points:
-        dominated = any((a >= acc and n <= nfe) and (a > acc or n < nfe) for _, a, n in points)
-        if not dominated:
-            out.append((nfe, -acc, t.number, t))
-    return [t for *_, t in sorted(out)]
-
-
-def hypervolume(points: list[tuple[float, float]]) -> float:
-    """Area dominated by ``(accuracy, nfe_fraction)`` points, ``nfe_fraction`` being mean NFE over
-    full-step mean NFE, against the reference point (accuracy 0, fraction 1): 1.0 would be every
-    answer right at no cost, full-step alone scores 0. Any points, dominated ones included."""
-    pts = sorted((min(max(f, 0.0), 1.0), max(a, 0.0)) for a, f in points if f < 1.0)
-    area, best_acc = 0.0, 0.0
-    # sweep from the cheapest point: each point adds the accuracy it improves over the cheaper ones
-    for i, (frac, acc) in enumerate(pts):
-        best_acc = max(best_acc, acc)
-        next_frac = pts[i + 1][0] if i + 1 < len(pts) else 1.0
-        area += best_acc * (next_frac - frac)
-    return area
+def format_values(values: dict[str, Any]) -> str:
+    """``name=value, ...`` with floats to 4 significant digits (tables, captions)."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in values.items())
 
 
 class StudyRunner:
-    """Everything needed to run, validate and export one study."""
+    """One study in one storage: its identity, the full-step baselines, creating or resuming it,
+    and running its trials. What it measures with is its :class:`~tuner.evaluation.Evaluation`
+    (``runner.evaluation``: model, task, splits, evaluators)."""
 
     def __init__(self, spec: StudySpec, *, storage: str | None = None, study_name: str | None = None,
                  device: str | None = None, model: DiffusionModel | None = None,
-                 cache_bytes: int = 1 << 30, reuse: bool = True, racing: bool = True) -> None:
+                 cache_bytes: int = 1 << 30, reuse: bool = True, racing: bool = True,
+                 worker: str | None = None) -> None:
         self.spec = spec
-        self.task: Task = get_task(spec.task, data_dir=spec.data) if spec.data else get_task(spec.task)
+        self.worker = worker  # who runs trials alongside others (seeds the sampler apart)
+        self.evaluation = Evaluation(spec, device=device, model=model, cache_bytes=cache_bytes,
+                                     reuse=reuse)
         self.space, self.fixed = search_space(spec.strategy, spec.decoding, spec.search)
         self.url = resolve_url(storage)
         check_url(self.url)
         self.study_name = study_name or default_study_name(spec)
-        self.device = device
-        self._model = model
-        self.cache = LogitsCache(cache_bytes) if reuse else None
         self.racing = racing
-        self._evaluators: dict[tuple[str, bool], Evaluator] = {}
 
     @cached_property
     def storage(self) -> optuna.storages.RDBStorage:
         """Opened on first use, so that a mistake found earlier leaves no database behind."""
         return open_storage(self.url)
 
-    # ---- data and model -----------------------------------------------------------------------
-    @cached_property
-    def model(self) -> DiffusionModel:
-        if self._model is not None:
-            return self._model
-        try:
-            return sampler.load_model(self.spec.model or self.task.default_model, device=self.device)
-        except SamplerError as err:
-            raise TunerError(str(err)) from None
+    @property
+    def url_masked(self) -> str:
+        return mask_url(self.url)
 
-    def examples(self, split: str):
-        return self.task.examples(split, self.spec.n_tune if split == "tune" else self.spec.n_test)
-
-    @cached_property
-    def data_hash(self) -> str:
-        return hash_examples(self.examples("tune"))
-
-    def evaluator(self, split: str, *, reuse: bool = True) -> Evaluator:
-        """The evaluator of ``split``; with ``reuse`` (and a runner built with reuse) it shares
-        the study's forward-pass cache, without it every forward pass runs (honest timings)."""
-        key = (split, reuse and self.cache is not None)
-        if key not in self._evaluators:
-            self._evaluators[key] = Evaluator(
-                self.model, self.task, self.examples(split), self.spec.decoding,
-                batch_size=self.spec.batch_size, cache=self.cache if key[1] else None)
-        return self._evaluators[key]
-
-    @cached_property
-    def model_fingerprint(self) -> str:
-        """A short hash of the weights (shapes and leading values of every tensor): a retrained
-        model under the same name gets new baselines and cannot resume an old study."""
-        digest = hashlib.sha256()
-        for name, tensor in sorted(self.model.network.state_dict().items()):
-            digest.update(f"{name}{tuple(tensor.shape)}".encode())
-            digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())
-        return digest.hexdigest()[:16]
+    def check_model(self) -> DiffusionModel:
+        """Load the model and check that it can decode every setting the study may try (a block
+        cache needs a model with one), before anything is written."""
+        model = self.evaluation.model
+        caches = {self.spec.decoding.cache, *self.space["cache"].choices} if "cache" in self.space \
+            else {self.spec.decoding.cache}
+        if caches - {"none"} and not model.supports_cache:
+            raise UsageError(f"cache={sorted(caches - {'none'})[0]!r} needs a model with a block "
+                             f"KV cache (native LLaDA or Dream); model {model.name!r} "
+                             f"({model.kind}) has none: use cache = \"none\".")
+        return model
 
     # ---- what identifies a study --------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        s = self.spec
-        return {"task": s.task, "model": s.model or self.task.default_model, "strategy": s.strategy,
+        s, ev = self.spec, self.evaluation
+        return {"task": s.task, "model": ev.model_name, "strategy": s.strategy,
                 "objective": s.objective, "gamma": s.gamma, "tolerance": s.tolerance,
                 "accuracy_floor": s.accuracy_floor, "n_tune": s.n_tune,
                 "decoding": s.decoding.to_dict(), "search": dict(s.search),
-                "data_hash": self.data_hash, "model_fingerprint": self.model_fingerprint,
+                "data_hash": ev.data_hash, "model_fingerprint": ev.model_fingerprint,
                 "version": sampler.__version__}
 
     def spec_dict(self) -> dict[str, Any]:
         """The full spec, stored with the study so that validate / export can rebuild it."""
-        data = dataclasses.asdict(self.spec)
-        data["decoding"] = self.spec.decoding.to_dict()
-        data["model"] = data["model"] or self.task.default_model
-        return data
+        return self.spec.to_dict() | {"model": self.evaluation.model_name}
 
     @classmethod
     def from_study(cls, study_name: str, *, storage: str | None = None, **kwargs: Any) -> "StudyRunner":
@@ -197,15 +135,12 @@ class StudyRunner:
         try:
             study = optuna.load_study(study_name=study_name, storage=store)
         except KeyError:
-            from .storage import mask_url
-
             raise UsageError(f"no study named {study_name!r} in {mask_url(url)}; "
                              "`tuner studies` lists them.") from None
-        data = dict(study.user_attrs.get("spec") or {})
+        data = study.user_attrs.get("spec")
         if not data:
             raise UsageError(f"study {study_name!r} was not created by `tuner optimize`.")
-        data["decoding"] = DecodingSettings.from_dict(data["decoding"])
-        return cls(StudySpec(**data), storage=url, study_name=study_name, **kwargs)
+        return cls(StudySpec.from_dict(data), storage=url, study_name=study_name, **kwargs)
 
     def _check_identity(self, study: optuna.Study) -> None:
         stored = study.user_attrs.get("identity")
@@ -219,25 +154,32 @@ class StudyRunner:
                     f"{value!r}; use another --study name or the original settings.")
 
     # ---- baseline -----------------------------------------------------------------------------
+    @property
+    def baseline_settings(self) -> DecodingSettings:
+        """The spec's decoding settings without a block cache: full-step's are the reference."""
+        return dataclasses.replace(self.spec.decoding, cache="none")
+
     def _baseline_key(self, split: str) -> str:
-        ident = self.identity()
-        data = hash_examples(self.examples(split))
-        return json.dumps(["full_step", ident["task"], ident["model"], ident["model_fingerprint"],
-                           split, data, ident["decoding"]], sort_keys=True)
+        ev = self.evaluation
+        data = hash_examples(ev.examples(split))
+        return json.dumps(["full_step", self.spec.task, ev.model_name, ev.model_fingerprint,
+                           split, data, self.baseline_settings.to_dict()], sort_keys=True)
 
     def baseline(self, split: str = "tune", progress: Callable[[int, int], Any] | None = None) -> Baseline:
         """Full-step decoding on ``split``: read from the storage, or measured once and stored."""
-        self.model, self.examples(split)  # fail on a bad model or data before touching storage
+        ev = self.evaluation
+        self.check_model(), ev.examples(split)  # fail on a bad model or data before any write
         store = optuna.create_study(storage=self.storage, study_name=BASELINES_STUDY,
                                     load_if_exists=True)
         key = self._baseline_key(split)
         if key in store.user_attrs:
             return Baseline.from_json(store.user_attrs[key])
-        result = self.evaluator(split).run(sampler.strategies.Fixed.full_step(self.spec.decoding),
-                                           progress=progress)
+        settings = self.baseline_settings
+        result = ev.evaluator(split).run(sampler.strategies.Fixed.full_step(settings),
+                                         settings=settings, progress=progress)
         if result.accuracy == 0:
             raise TunerError(f"full-step decoding scores 0 on the {split} split of task "
-                             f"{self.spec.task!r}: model {self.identity()['model']!r} cannot do "
+                             f"{self.spec.task!r}: model {ev.model_name!r} cannot do "
                              "this task, so there is nothing to tune.")
         base = Baseline(result.accuracy, result.mean_nfe, result.n,
                         [o.score for o in result.outcomes])
@@ -245,16 +187,16 @@ class StudyRunner:
         return base
 
     # ---- the study ----------------------------------------------------------------------------
-    def _sampler(self) -> optuna.samplers.BaseSampler:
-        seed = self.spec.seed
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return {
-                "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
-                "gp": lambda: optuna.samplers.GPSampler(seed=seed),
-                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
-                "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-            }[self.spec.sampler]()
+    def _sampler(self, resumed_at: int = 0) -> optuna.samplers.BaseSampler:
+        """The Optuna sampler of this process. A study's creator seeds it with the spec's seed.
+        A process that joins or resumes a study holding ``resumed_at`` trials seeds it with
+        (seed, resumed_at, worker): a plain resume is reproducible and does not repeat the points
+        of the first run; workers that join together (``--target``, ``--workers``) get different
+        seeds, so they explore different points."""
+        if not resumed_at and self.worker is None:
+            return make_sampler(self.spec.sampler, self.spec.seed)
+        mix = hashlib.sha256(json.dumps([self.spec.seed, resumed_at, self.worker]).encode())
+        return make_sampler(self.spec.sampler, int.from_bytes(mix.digest()[:4], "little"))
 
     def load(self) -> optuna.Study:
         """The existing study (no creation)."""
@@ -264,37 +206,37 @@ class StudyRunner:
         except KeyError:
             raise UsageError(f"no study named {self.study_name!r} in {self.url_masked}.") from None
 
-    @property
-    def url_masked(self) -> str:
-        from .storage import mask_url
-
-        return mask_url(self.url)
-
     def create_or_resume(self) -> optuna.Study:
-        directions = ["maximize", "minimize"] if self.spec.objective == "pareto" else (
-            ["minimize"] if self.spec.objective == "budget" else ["maximize"])
-        names = {"qps": ["quality_per_step"], "pareto": ["accuracy", "mean_nfe"],
-                 "budget": ["mean_nfe"]}[self.spec.objective]
         existing = {s.study_name for s in optuna.get_all_study_summaries(self.storage)}
         if self.study_name not in existing:
             try:
                 study = optuna.create_study(storage=self.storage, study_name=self.study_name,
-                                            directions=directions, sampler=self._sampler())
+                                            directions=list(self.spec.objective_spec.directions),
+                                            sampler=self._sampler())
             except optuna.exceptions.DuplicatedStudyError:
                 pass  # another worker created it a moment ago: resume theirs
             else:
-                return self._initialise(study, names)
-        study = optuna.load_study(study_name=self.study_name, storage=self.storage,
-                                  sampler=self._sampler())
+                return self._initialise(study)
+        study = optuna.load_study(study_name=self.study_name, storage=self.storage)
         self._check_identity(study)
+        study.sampler = self._sampler(len(study.get_trials(deepcopy=False)))
         return study
 
-    def _initialise(self, study: optuna.Study, names: list[str]) -> optuna.Study:
+    def prepare(self, progress: Callable[[int, int], Any] | None = None
+                ) -> tuple[Baseline, optuna.Study]:
+        """The tuning split's baseline (measured once) and the study (created or resumed), with
+        the baseline recorded on it: what every way of running trials starts from."""
+        baseline = self.baseline("tune", progress=progress)
+        study = self.create_or_resume()
+        study.set_user_attr("baseline_tune", json.loads(baseline.to_json()) | {"scores": None})
+        return baseline, study
+
+    def _initialise(self, study: optuna.Study) -> optuna.Study:
         """Metric names, identity, spec and warm starts of a study this process just created
         (only the creator enqueues, so concurrent workers never duplicate a warm start)."""
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2, still in 5
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(names)
+            study.set_metric_names(list(self.spec.objective_spec.metrics))
         study.set_user_attr("identity", self.identity())
         study.set_user_attr("spec", self.spec_dict())
         for params in warm_starts(self.spec.strategy, self.space, self.spec.decoding):
@@ -302,30 +244,32 @@ class StudyRunner:
         return study
 
     def objective(self, baseline: Baseline) -> Callable[[optuna.Trial], Any]:
+        """The function Optuna calls per trial: decode the tuning split with the trial's params,
+        record every metric, return the objective's values."""
         spec = self.spec
         floor = spec.floor(baseline.accuracy)
-        evaluator = self.evaluator("tune")
+        evaluator = self.evaluation.evaluator("tune")
 
         def run(trial: optuna.Trial):
             trial.set_user_attr("worker", WORKER)
-            params = suggest(trial, self.space, self.fixed)
+            params, settings = split_params(suggest(trial, self.space, self.fixed), spec.decoding)
             try:
                 strategy = make_strategy(spec.strategy, params)
             except SamplerError as err:
                 raise UsageError(str(err)) from None
-            result = evaluator.run(strategy, floor=floor if self.racing else None)
+            result = evaluator.run(strategy, settings=settings,
+                                   floor=floor if self.racing else None)
             metrics = self._metrics(result, baseline, floor)
             trial.set_user_attr("params", params)
+            if settings != spec.decoding:
+                trial.set_user_attr("decoding", {k: v for k, v in settings.to_dict().items()
+                                                 if getattr(spec.decoding, k) != v})
             trial.set_user_attr("metrics", metrics)
             trial.set_user_attr("outcomes", {"score": [o.score for o in result.outcomes],
                                              "nfe": [o.nfe for o in result.outcomes]})
             if floor is not None:
                 trial.set_constraint("accuracy_floor", floor - metrics["accuracy"])
-            if spec.objective == "pareto":
-                return metrics["accuracy"], metrics["mean_nfe"]
-            if spec.objective == "budget":
-                return metrics["mean_nfe"]
-            return metrics["quality_per_step"]
+            return spec.objective_spec.values(metrics)
 
         return run
 
@@ -335,31 +279,25 @@ class StudyRunner:
         # A raced trial is scored by the best accuracy it could still have reached.
         accuracy = result.accuracy if result.complete else (right + n_total - result.n) / n_total
         metrics = result.metrics()
-        metrics.update(
-            accuracy=accuracy,
-            accuracy_used=result.accuracy,
-            speedup=baseline.mean_nfe / result.mean_nfe,
-            quality_per_step=quality_per_step(accuracy, result.mean_nfe, baseline, self.spec.gamma),
-            baseline_accuracy=baseline.accuracy,
-            baseline_mean_nfe=baseline.mean_nfe,
-            feasible=floor is None or accuracy >= floor - 1e-12,
-            complete=result.complete,
-        )
+        metrics.update(accuracy=accuracy, accuracy_used=result.accuracy,
+                       **relative_figures(accuracy, result.mean_nfe, baseline, self.spec.gamma),
+                       feasible=floor is None or accuracy >= floor - 1e-12,
+                       complete=result.complete)
         return metrics
 
     def optimize(self, *, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
                  baseline_progress: Callable[[int, int], Any] | None = None,
-                 target: int | None = None) -> optuna.Study:
+                 target: int | None = None,
+                 prepared: tuple[Baseline, optuna.Study] | None = None) -> optuna.Study:
         """Run ``spec.trials`` more trials (or until ``spec.timeout``) on the study; with
         ``target``, run trials until the study holds ``target`` complete ones, whichever
-        worker ran them (see :func:`run_to_target`)."""
-        baseline = self.baseline("tune", progress=baseline_progress)
-        study = self.create_or_resume()
-        study.set_user_attr("baseline_tune", json.loads(baseline.to_json()) | {"scores": None})
+        worker ran them (see :func:`run_to_target`). ``prepared``: what :meth:`prepare` returned,
+        when the caller already has it."""
+        baseline, study = prepared or self.prepare(baseline_progress)
         callbacks = [on_trial] if on_trial else None
         if target is not None:
-            run_to_target(study, self.objective(baseline), target, timeout=self.spec.timeout,
-                          callbacks=callbacks)
+            run_to_target(study, self.objective(baseline), target, storage=self.storage,
+                          timeout=self.spec.timeout, callbacks=callbacks)
         else:
             study.optimize(self.objective(baseline), n_trials=self.spec.trials,
                            timeout=self.spec.timeout, callbacks=callbacks, catch=())
@@ -372,6 +310,7 @@ def count_states(study: optuna.Study) -> Counter:
 
 
 def run_to_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any], target: int, *,
+                  storage: optuna.storages.BaseStorage | None = None,
                   timeout: float | None = None, callbacks: list | None = None,
                   poll_s: float | None = None) -> None:
     """Run trials one at a time until the study holds ``target`` complete trials.
@@ -380,12 +319,12 @@ def run_to_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any],
     trials fall short of the target, or while the retry of a trial whose worker died is waiting;
     otherwise it waits for the running trials of others, failing stale ones as it polls, so that a
     dead worker's trial is retried rather than left running. It returns once the target is met
-    and nothing runs. Workers that look at the same moment may overshoot by a trial or so.
+    and nothing runs. ``storage`` (the study's) sets the polling interval to its heartbeat. Workers that look at the same moment may overshoot by a trial or so.
     """
     from optuna.storages import fail_stale_trials
 
-    interval = study._storage.get_heartbeat_interval() if hasattr(
-        study._storage, "get_heartbeat_interval") else None
+    interval = storage.get_heartbeat_interval() if hasattr(
+        storage, "get_heartbeat_interval") else None
     poll_s = poll_s or float(interval or 1)
     began = time.monotonic()
     while timeout is None or time.monotonic() - began < timeout:

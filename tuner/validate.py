@@ -18,8 +18,10 @@ from sampler import ModelInfo, Profile, Provenance, make_strategy, save_profile
 
 from .engine import production_timing
 from .errors import UsageError
-from .study import StudyRunner, front, quality_per_step, trial_metrics
+from .figures import relative_figures
+from .pareto import front, trial_metrics
 from .storage import mask_url
+from .study import StudyRunner, trial_settings
 
 __all__ = ["validate", "held_out", "export", "best_trial", "VALIDATION_PREFIX"]
 
@@ -44,13 +46,12 @@ def _validate_trial(runner: StudyRunner, study: optuna.Study, trial: FrozenTrial
     timings are what the profile costs in production (reuse is exact, so accuracy and NFE are
     the same either way)."""
     baseline = runner.baseline(split)
-    strategy = make_strategy(runner.spec.strategy, trial.user_attrs["params"])
-    result = runner.evaluator(split, reuse=False).run(strategy, progress=progress)
+    params, settings = trial_settings(runner.spec, trial)
+    strategy = make_strategy(runner.spec.strategy, params)
+    result = runner.evaluation.evaluator(split, reuse=False).run(strategy, settings=settings,
+                                                                 progress=progress)
     figures = {k: v for k, v in result.metrics().items() if k not in ("forward_rows", "cache_hit_rate")}
-    figures.update(speedup=baseline.mean_nfe / result.mean_nfe,
-                   quality_per_step=quality_per_step(result.accuracy, result.mean_nfe, baseline,
-                                                     runner.spec.gamma),
-                   baseline_accuracy=baseline.accuracy, baseline_mean_nfe=baseline.mean_nfe)
+    figures.update(relative_figures(result.accuracy, result.mean_nfe, baseline, runner.spec.gamma))
     study.set_user_attr(f"{VALIDATION_PREFIX}{split}:{trial.number}", figures)
     return figures
 
@@ -92,17 +93,18 @@ def export(runner: StudyRunner, path: str, *, trial_number: int | None = None,
         trial = matches[0]
     figures = _stored(study, trial.number, split) or _validate_trial(runner, study, trial, split,
                                                                      progress)
-    model = runner.model
+    model = runner.evaluation.model
+    params, settings = trial_settings(runner.spec, trial)
     profile = Profile(
         strategy=runner.spec.strategy,
-        params=dict(trial.user_attrs["params"]),
-        decoding=runner.spec.decoding,
+        params=params,
+        decoding=settings,
         model=ModelInfo(name=model.name, adapter=model.kind, logit_shift=model.logit_shift),
         task=runner.spec.task,
         metrics={k: float(v) for k, v in figures.items()},
         provenance=Provenance(
             study=runner.study_name, trial=trial.number, storage=mask_url(runner.url),
-            data_hash=runner.data_hash,
+            data_hash=runner.evaluation.data_hash,
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             version=sampler.__version__),
     )

@@ -82,6 +82,8 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[StrategyParams]]
+    tunable: ClassVar[bool] = True
+    """Whether the tuner searches this strategy (the oracle needs a reference decode: it is not)."""
 
     def __init__(self, params: StrategyParams | Mapping[str, Any] | None = None) -> None:
         if params is None or isinstance(params, Mapping):
@@ -102,6 +104,13 @@ class Strategy(ABC):
     @abstractmethod
     def search_space(cls, settings: DecodingSettings) -> SearchSpace:
         """The ranges the tuner searches for this strategy under ``settings``."""
+
+    @classmethod
+    def warm_starts(cls, settings: DecodingSettings) -> list[dict[str, Any]]:
+        """Params the tuner tries first under ``settings``, before its own search: the defaults,
+        then any published settings (a subclass adds them). The tuner clips each into its search
+        ranges and drops duplicates."""
+        return [cls.Params().to_dict()]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params})"

@@ -36,3 +36,7 @@ class EntropyBound(Strategy):
     @classmethod
     def search_space(cls, settings: DecodingSettings) -> SearchSpace:
         return {"gamma": FloatDim(1e-3, 2.0, "log")}
+
+    @classmethod
+    def warm_starts(cls, settings: DecodingSettings) -> list[dict[str, float]]:
+        return [*super().warm_starts(settings), {"gamma": 0.15}]  # SGLang's default

@@ -89,6 +89,11 @@ class Fixed(Strategy):
             "score": ChoiceDim(("low_confidence", "topk_margin", "entropy")),
         }
 
+    @classmethod
+    def warm_starts(cls, settings: DecodingSettings) -> list[dict[str, object]]:
+        # the default's 128 steps mean nothing for another gen_length: start at a quarter of it
+        return [{**cls.Params().to_dict(), "steps": settings.gen_length // 4}]
+
     @staticmethod
     def full_step(settings: DecodingSettings) -> "Fixed":
         """One token per step in low-confidence order: the quality ceiling (NFE = gen_length)."""

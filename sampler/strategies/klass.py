@@ -52,3 +52,8 @@ class Klass(Strategy):
             "kappa": FloatDim(1e-4, 5e-2, "log"),
             "history": IntDim(1, 4),
         }
+
+    @classmethod
+    def warm_starts(cls, settings: DecodingSettings) -> list[dict[str, float]]:
+        # the setting of KLASS's Dream GSM8K script
+        return [*super().warm_starts(settings), {"tau": 0.9, "kappa": 0.001, "history": 2}]

@@ -48,3 +48,11 @@ class Less(Strategy):
             "window": IntDim(1, min(6, max(1, settings.block_length // 2))),
             "js_delta": FloatDim(1e-4, min(5e-2, math.log(2)), "log"),
         }
+
+    @classmethod
+    def warm_starts(cls, settings: DecodingSettings) -> list[dict[str, float]]:
+        return [
+            *super().warm_starts(settings),
+            {"tau_conf": 0.9, "window": 1, "js_delta": math.log(2)},  # Fast-dLLM-like: confidence only
+            {"tau_conf": 0.6, "window": 2, "js_delta": 0.015 / 4},     # KLASS-like (JS ~ KL / 4)
+        ]

@@ -28,6 +28,7 @@ class Oracle(Strategy):
 
     name = "oracle"
     Params = OracleParams
+    tunable = False
 
     def reset(self, context: GenerationContext) -> None:
         ref = context.reference

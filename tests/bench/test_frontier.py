@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tuner.space import TUNABLE as STRATEGIES
+
 ROOT = Path(__file__).resolve().parents[2]
-STRATEGIES = ("less", "threshold", "factor", "klass", "entropy_bound", "fixed")
 
 
 @pytest.mark.slow

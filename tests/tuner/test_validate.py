@@ -27,9 +27,9 @@ def test_validation_is_timed_without_reuse_and_export_carries_it(tmp_path):
         assert math.isfinite(m["tokens_per_second"]) and m["seconds_per_example"] > 0
 
     runner.baseline("test")  # stored first: only the validation decodes run below
-    counters = runner.cache.counters()
+    counters = runner.evaluation.cache.counters()
     validated = validate(runner)
-    assert runner.cache.counters() == counters  # the study's cache was never asked
+    assert runner.evaluation.cache.counters() == counters  # the study's cache was never asked
     assert validated
     for number, figures in validated.items():
         assert figures["timed_with_reuse"] == 0
@@ -38,10 +38,10 @@ def test_validation_is_timed_without_reuse_and_export_carries_it(tmp_path):
         assert figures["seconds_per_example"] == pytest.approx(figures["wall_s"] / 40)
         # reuse is exact: the same decode with the cache gives the same accuracy and NFE
         params = study.trials[number].user_attrs["params"]
-        again = runner.evaluator("test").run(sampler.make_strategy(spec.strategy, params))
+        again = runner.evaluation.evaluator("test").run(sampler.make_strategy(spec.strategy, params))
         assert again.timed_with_reuse and (again.accuracy, again.mean_nfe) == \
             (figures["accuracy"], figures["mean_nfe"])
-    plain = runner.evaluator("test", reuse=False)
+    plain = runner.evaluation.evaluator("test", reuse=False)
     assert plain.cache is None
     result = plain.run(sampler.make_strategy(spec.strategy, params))
     assert result.forward_rows == result.total_nfe  # every forward pass ran

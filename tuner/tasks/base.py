@@ -37,10 +37,18 @@ def hash_examples(examples: Sequence[Example]) -> str:
 
 
 class Task(ABC):
-    """A benchmark task. Subclasses set ``name`` and ``default_model`` and load their data."""
+    """A benchmark task. Subclasses set ``name``, ``default_model`` and the decoding lengths, and
+    load their data.
+
+    What the tuner reads: ``default_model`` (when a spec names none), ``gen_length`` and
+    ``block_length`` (a spec's decoding defaults when the task has no ``studies/<name>.toml``),
+    ``description`` (``tuner tasks``), :meth:`examples`, :meth:`encode` and :meth:`score`.
+    """
 
     name: ClassVar[str]
     default_model: ClassVar[str]
+    gen_length: ClassVar[int]
+    block_length: ClassVar[int]
     description: ClassVar[str] = ""
 
     def examples(self, split: str, n: int | None = None) -> list[Example]:
