@@ -251,7 +251,7 @@ def references(url: str, name: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["study", "strategy", "number", "accuracy", "mean_nfe"])
 
 
-def _area(points: list[tuple[float, float]], ref_nfe: float) -> float:
+def front_area(points: list[tuple[float, float]], ref_nfe: float) -> float:
     """Area dominated by (mean_nfe, accuracy) front points, up to ``ref_nfe``, over ``ref_nfe``
     (:func:`tuner.study.hypervolume` with NFE as a fraction of ``ref_nfe``)."""
     return study_hypervolume([(acc, nfe / ref_nfe) for nfe, acc in points])
@@ -271,7 +271,7 @@ def hypervolume(url: str, name: str) -> pd.DataFrame:
             p = (m["mean_nfe"], m["accuracy"])
             if not any(n <= p[0] and a >= p[1] for n, a in points):
                 points = [q for q in points if not (p[0] <= q[0] and p[1] >= q[1])] + [p]
-                value = _area(points, ref)
+                value = front_area(points, ref)
         rows.append({"number": t.number, "hypervolume": value})
     return pd.DataFrame(rows, columns=["number", "hypervolume"])
 

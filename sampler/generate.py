@@ -13,7 +13,7 @@ from .errors import ConfigError
 from .loop import denoise
 from .models import DiffusionModel
 from .output import GenerateOutput
-from .profile import Profile
+from .profile import ModelInfo, Profile
 from .settings import DecodingSettings
 from .strategies import Strategy, StrategyParams, make_strategy
 
@@ -87,6 +87,19 @@ def _check_inputs(model: DiffusionModel, input_ids: Tensor, attention_mask: Tens
                           "cache='none'.")
 
 
+def _warn_on_mismatch(tuned: ModelInfo, model: DiffusionModel) -> None:
+    """Warn when a profile is used with a model other than the one it was tuned for: another
+    name, or another adapter (e.g. a Dream profile on a LLaDA model, whose logits are not shifted)."""
+    if tuned.name != model.name:
+        warnings.warn(f"profile was tuned for model {tuned.name!r} but is used with "
+                      f"{model.name!r}; its thresholds may not transfer.", ProfileMismatchWarning,
+                      stacklevel=3)
+    elif (tuned.adapter, tuned.logit_shift) != (model.kind, model.logit_shift):
+        warnings.warn(f"profile was tuned for model {tuned.name!r} loaded as {tuned.adapter!r} "
+                      f"but is used with it loaded as {model.kind!r}; its thresholds may not "
+                      "transfer.", ProfileMismatchWarning, stacklevel=3)
+
+
 def generate(model: DiffusionModel, input_ids: Tensor, *, profile: Profile | None = None,
              strategy: str | Strategy | None = None,
              params: Mapping[str, Any] | StrategyParams | None = None,
@@ -123,10 +136,8 @@ def generate(model: DiffusionModel, input_ids: Tensor, *, profile: Profile | Non
                          js_topk=js_topk, js_dtype=js_dtype, cache=cache)
     strat, settings = _resolve(profile, strategy, params, settings_args, settings)
     _check_inputs(model, input_ids, attention_mask, settings)
-    if profile is not None and profile.model is not None and profile.model.name != model.name:
-        warnings.warn(f"profile was tuned for model {profile.model.name!r} but is used with "
-                      f"{model.name!r}; its thresholds may not transfer.", ProfileMismatchWarning,
-                      stacklevel=2)
+    if profile is not None and profile.model is not None:
+        _warn_on_mismatch(profile.model, model)
     device = model.device
     return denoise(model, input_ids.to(device), strat, settings,
                    attention_mask=None if attention_mask is None else attention_mask.to(device),

@@ -352,10 +352,10 @@ def test_empty_storage_is_a_message(tmp_path, monkeypatch):
 
 
 def test_hypervolume_area():
-    from dashboard.data import _area
+    from dashboard.data import front_area
 
-    assert _area([(8.0, 0.9)], 32.0) == pytest.approx(0.9 * 24 / 32)
-    two = _area([(8.0, 0.9), (16.0, 1.0)], 32.0)
+    assert front_area([(8.0, 0.9)], 32.0) == pytest.approx(0.9 * 24 / 32)
+    two = front_area([(8.0, 0.9), (16.0, 1.0)], 32.0)
     assert two == pytest.approx((0.9 * 24 + 0.1 * 16) / 32)
-    assert _area([(40.0, 1.0)], 32.0) == 0.0  # slower than full-step: no area
-    assert math.isclose(_area([], 32.0), 0.0)
+    assert front_area([(40.0, 1.0)], 32.0) == 0.0  # slower than full-step: no area
+    assert math.isclose(front_area([], 32.0), 0.0)
