@@ -228,6 +228,7 @@ def studies(url: str) -> pd.DataFrame:
             "best_trial": best_number, "best_accuracy": m.get("accuracy", math.nan),
             "best_speedup": m.get("speedup", math.nan),
             "best_quality_per_step": m.get("quality_per_step", math.nan),
+            "decoding": decoding_label(ident.get("decoding") or {}, ident.get("search") or {}),
             "last_update": _last_update(snap),
         })
     return pd.DataFrame(rows)
@@ -276,6 +277,18 @@ def hypervolume(url: str, name: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["number", "hypervolume"])
 
 
+def decoding_label(decoding: dict[str, Any], search: dict[str, Any] | None = None) -> str:
+    """``gen 256 / block 32 · cache dual``: the decoding settings a study or trial ran with (a
+    searched cache reads ``cache ∈ {none, dual}``)."""
+    if not decoding:
+        return ""
+    cache = (search or {}).get("cache")
+    cache = "cache ∈ {" + ", ".join(cache) + "}" if isinstance(cache, list) else \
+        f"cache {decoding.get('cache', 'none')}"
+    fill = " · EOS fill" if decoding.get("eos_fill") else ""
+    return f"gen {decoding.get('gen_length')} / block {decoding.get('block_length')} · {cache}{fill}"
+
+
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
 def trial_detail(url: str, name: str, number: int) -> dict[str, Any]:
     """Params, metrics, held-out figures and per-example outcomes of one trial."""
@@ -287,9 +300,18 @@ def trial_detail(url: str, name: str, number: int) -> dict[str, Any]:
     return {"number": number, "state": t.state.name,
             "kind": _kind(t, {f.number for f in front(list(snap.trials))}),
             "params": dict(t.user_attrs.get("params") or {}), "metrics": trial_metrics(t),
-            "held_out": held_out(snap, number), "outcomes": full.user_attrs.get("outcomes"),
+            "decoding": _trial_decoding(snap, t), "held_out": held_out(snap, number),
+            "outcomes": full.user_attrs.get("outcomes"),
             "warm_start": bool(t.user_attrs.get("warm_start", False)),
             "started": t.datetime_start, "finished": t.datetime_complete}
+
+
+def _trial_decoding(snap: "Snapshot", trial: FrozenTrial) -> dict[str, Any]:
+    """The decoding settings the trial ran with (the study's, with any it searched applied)."""
+    try:
+        return trial_settings(StudySpec.from_dict(snap.user_attrs["spec"]), trial)[1].to_dict()
+    except (TunerError, sampler.SamplerError, KeyError, TypeError):  # another version's study
+        return {}
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the study's task and model…")

@@ -20,7 +20,7 @@ def _choose() -> None:
 # details below it.
 MAIN = ["study", "strategy", "complete", "best_accuracy", "best_speedup",
         "best_quality_per_step", "task", "last_update"]
-DETAILS = ["study", "model", "objective", "best_trial", "raced", "failed", "running",
+DETAILS = ["study", "model", "objective", "decoding", "best_trial", "raced", "failed", "running",
            "baseline_accuracy", "baseline_mean_nfe"]
 BEST = "of the feasible trial with the best quality per step"
 COLUMNS = {  # no width: each column as wide as its content
@@ -38,6 +38,8 @@ COLUMNS = {  # no width: each column as wide as its content
     "last_update": st.column_config.DatetimeColumn("last update", format="YYYY-MM-DD HH:mm"),
     "model": st.column_config.TextColumn("model"),
     "objective": st.column_config.TextColumn("objective"),
+    "decoding": st.column_config.TextColumn("decoding",
+                                            help="generated tokens / block, the block KV cache"),
     "best_trial": st.column_config.NumberColumn("best trial", format="%d"),
     "raced": st.column_config.NumberColumn("raced", help="stopped early: could no longer reach "
                                            "the accuracy floor"),
@@ -53,6 +55,6 @@ st.caption(f"Every study in the storage; **{ui.study()}** is open on the other p
 st.dataframe(table, hide_index=True, key="studies_table", on_select=_choose,
              selection_mode="single-row", column_order=MAIN, column_config=COLUMNS,
              placeholder=ui.MISSING)
-with st.expander("Details: model, objective, trial states, full-step baseline"):
+with st.expander("Details: model, objective, decoding, trial states, full-step baseline"):
     st.dataframe(table, hide_index=True, column_order=DETAILS, column_config=COLUMNS,
                  placeholder=ui.MISSING, key="studies_details")

@@ -359,3 +359,14 @@ def test_hypervolume_area():
     assert two == pytest.approx((0.9 * 24 + 0.1 * 16) / 32)
     assert front_area([(40.0, 1.0)], 32.0) == 0.0  # slower than full-step: no area
     assert math.isclose(front_area([], 32.0), 0.0)
+
+
+def test_pages_say_what_the_trials_decoded_with(storage):
+    from dashboard.data import decoding_label
+
+    at = open_page(PAGES[2], trial=fs.VALIDATED)
+    assert any("decoded with gen 32 / block 32 · cache none · EOS fill" in c.value for c in at.caption)
+    assert decoding_label({"gen_length": 256, "block_length": 32, "cache": "dual"}) == \
+        "gen 256 / block 32 · cache dual"
+    assert decoding_label({"gen_length": 256, "block_length": 32, "cache": "none"},
+                          {"cache": ["none", "dual"]}) == "gen 256 / block 32 · cache ∈ {none, dual}"
