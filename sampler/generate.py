@@ -62,15 +62,34 @@ def _check_inputs(model: DiffusionModel, input_ids: Tensor, attention_mask: Tens
     if not isinstance(model, DiffusionModel):
         raise ConfigError(f"`model` must be a sampler model (sampler.load_model(...)), got "
                           f"{type(model).__name__}.")
-    if not isinstance(input_ids, Tensor) or input_ids.dim() != 2 or input_ids.dtype.is_floating_point:
+    if (not isinstance(input_ids, Tensor) or input_ids.dim() != 2 or input_ids.dtype == torch.bool
+            or input_ids.dtype.is_floating_point or input_ids.dtype.is_complex):
         raise ConfigError("`input_ids` must be a 2-D integer tensor (batch x prompt_length).")
     if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
         raise ConfigError(f"`input_ids` is empty (shape {tuple(input_ids.shape)}).")
+    # Token ids index the embedding: out of range would be an IndexError (or a CUDA assert) deep
+    # inside the model. Its size is the input embedding's, where the network exposes one.
+    try:
+        embedding = model.network.get_input_embeddings()
+    except (AttributeError, NotImplementedError):
+        embedding = getattr(model.network, "embed_tokens", None)
+    vocab = getattr(embedding, "num_embeddings", None)
+    low, high = int(input_ids.min()), int(input_ids.max())
+    if low < 0 or (vocab is not None and high >= vocab):
+        bad = low if low < 0 else high
+        allowed = f"[0, {vocab - 1}]" if vocab is not None else "non-negative"
+        raise ConfigError(f"`input_ids` holds token id {bad}, outside the model's vocabulary "
+                          f"({allowed}); encode prompts with the model's own tokenizer.")
     if attention_mask is not None:
+        if not isinstance(attention_mask, Tensor):
+            raise ConfigError(f"`attention_mask` must be a tensor like input_ids, got "
+                              f"{type(attention_mask).__name__}.")
         if tuple(attention_mask.shape) != tuple(input_ids.shape):
             raise ConfigError(f"`attention_mask` has shape {tuple(attention_mask.shape)}, expected "
                               f"{tuple(input_ids.shape)} like input_ids.")
         am = attention_mask.long()
+        if not bool(((am == 0) | (am == 1)).all()):
+            raise ConfigError("`attention_mask` must hold only 0 (padding) and 1 (token).")
         if bool((am[:, 1:] < am[:, :-1]).any()) or not bool(am[:, -1].all()):
             raise ConfigError("prompts must be left-padded: each attention_mask row is zeros "
                               "then ones (tokenizer.padding_side = 'left').")

@@ -158,7 +158,7 @@ def adapter_for(model_type: str | None, forced: str | None = None, *,
     adapter, or the authors' remote code when ``trust_remote_code`` opts in to it.
     """
     if forced is not None:
-        if forced not in ADAPTERS:
+        if not isinstance(forced, str) or forced not in ADAPTERS:
             raise ModelError(f"unknown model adapter {forced!r}; known adapters: "
                              f"{', '.join(sorted(ADAPTERS))}.")
         return ADAPTERS[forced]
@@ -293,6 +293,12 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
     ``trust_remote_code`` opts in to the authors' code for architectures without a native
     implementation.
     """
+    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path):
+        raise ModelError(f"load_model takes a bundled model name, a local folder or a hub id, got "
+                         f"{type(name_or_path).__name__} {name_or_path!r}.")
+    if dtype is not None and not isinstance(dtype, (str, torch.dtype)):
+        raise ModelError(f"`dtype` must be a torch.dtype or its name (e.g. 'bfloat16'), got "
+                         f"{type(dtype).__name__}.")
     path, display = _resolve_path(name_or_path)
     config = _raw_config(path)
     cls = adapter_for(config.get("model_type"), adapter, trust_remote_code=trust_remote_code)

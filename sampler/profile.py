@@ -6,21 +6,24 @@ A profile is what the tuner exports and production code loads::
     out = sampler.generate(model, input_ids, profile=profile)
 
 Loading validates everything: unknown keys, wrong types and out-of-range values are errors naming
-the key and the allowed values.
+the key and the allowed values; whatever a file holds, loading either returns a :class:`Profile` or
+raises :class:`~sampler.errors.ProfileError` (a :class:`~sampler.errors.SamplerError`), in one line.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ._validate import from_mapping, validate_fields
+from ._validate import check_choice, from_mapping, short, show_key, validate_fields
 from .errors import ConfigError, ProfileError
+from .models import ADAPTERS
 from .settings import DecodingSettings
 from .strategies import STRATEGIES, Strategy, make_strategy
 
@@ -33,7 +36,7 @@ PROFILE_VERSION = 1
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """The model a profile was tuned for."""
+    """The model a profile was tuned for. ``adapter``: one of :data:`sampler.ADAPTERS`."""
 
     name: str
     adapter: str = "masked_lm"
@@ -41,6 +44,7 @@ class ModelInfo:
 
     def __post_init__(self) -> None:
         validate_fields(self, "profile model")
+        check_choice("profile model", "adapter", self.adapter, tuple(sorted(ADAPTERS)))
 
 
 @dataclass(frozen=True)
@@ -59,13 +63,26 @@ class Provenance:
 
 
 def _check_metrics(metrics: Any) -> dict[str, float]:
+    """Measured figures (accuracy, NFE, speed-up, seconds, ...): finite and non-negative."""
     if not isinstance(metrics, Mapping):
         raise ProfileError(f"profile: `metrics` must be a mapping of name to number, got "
                            f"{type(metrics).__name__}.")
+    out = {}
     for key, value in metrics.items():
+        if not isinstance(key, str):
+            raise ProfileError(f"profile: metric names must be strings, got {key!r}.")
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ProfileError(f"profile: metric `{key}` must be a number, got {value!r}.")
-    return {str(k): float(v) for k, v in metrics.items()}
+            raise ProfileError(f"profile: metric `{show_key(key)}` must be a number, got "
+                               f"{short(value)}.")
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range
+            number = math.inf
+        if not math.isfinite(number) or number < 0:
+            raise ProfileError(f"profile: metric `{show_key(key)}` = {short(value)} must be a "
+                               "finite, non-negative number.")
+        out[key] = number
+    return out
 
 
 @dataclass(frozen=True)
@@ -81,9 +98,20 @@ class Profile:
     provenance: Provenance = field(default_factory=Provenance)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.strategy, str):
+            raise ProfileError(f"profile: `strategy` must be a strategy name (a string), got "
+                               f"{type(self.strategy).__name__} {short(self.strategy)}.")
         if self.strategy not in STRATEGIES:
-            raise ProfileError(f"profile: unknown strategy {self.strategy!r}; known strategies: "
-                               f"{', '.join(sorted(STRATEGIES))}.")
+            raise ProfileError(f"profile: unknown strategy {short(self.strategy)}; known "
+                               f"strategies: {', '.join(sorted(STRATEGIES))}.")
+        if not isinstance(self.params, Mapping):  # 0, "", false or [] are not "no params"
+            raise ProfileError(f"profile: `params` must be a mapping of parameter to value, got "
+                               f"{type(self.params).__name__} {short(self.params)}.")
+        for name, kind in (("decoding", DecodingSettings), ("model", (ModelInfo, type(None))),
+                           ("provenance", Provenance)):
+            if not isinstance(getattr(self, name), kind):
+                raise ProfileError(f"profile: `{name}` must be a mapping, got "
+                                   f"{type(getattr(self, name)).__name__}.")
         # Validate and normalise the params through the strategy's own parameter class.
         params = STRATEGIES[self.strategy].Params.from_dict(self.params).to_dict()
         object.__setattr__(self, "params", params)
@@ -126,43 +154,89 @@ class Profile:
                 data["decoding"] = DecodingSettings.from_dict(data["decoding"])
             if data.get("model") is not None:
                 data["model"] = from_mapping(ModelInfo, data["model"], "profile model")
-            if "provenance" in data:
-                data["provenance"] = from_mapping(Provenance, data["provenance"] or {},
+            if data.get("provenance") is not None:  # null: no provenance recorded
+                data["provenance"] = from_mapping(Provenance, data["provenance"],
                                                   "profile provenance")
+            else:
+                data.pop("provenance", None)
             return from_mapping(cls, data, "profile")
         except ProfileError:
             raise
-        except ConfigError as err:
-            raise ProfileError(f"profile: {err}") from None
+        except ConfigError as err:  # one prefix: "profile: ...", never "profile: profile: ..."
+            text = str(err)
+            raise ProfileError(text if text.startswith("profile") else f"profile: {text}") from None
+
+
+_MAX_PROFILE_BYTES = 16 * 1024 * 1024
+"""The largest profile file read (a real one is a few KiB)."""
 
 
 def load_profile(path: str | os.PathLike) -> Profile:
-    """Read and validate a profile file."""
-    path = Path(path)
+    """Read and validate a profile file (UTF-8 JSON). Every problem, from a missing file to a
+    value out of range, raises :class:`ProfileError` naming the file and what is wrong."""
+    if not isinstance(path, (str, os.PathLike)) or isinstance(path, bool):
+        raise ProfileError(f"load_profile takes the path of a profile file, got "
+                           f"{type(path).__name__}.")
     try:
-        text = path.read_text(encoding="utf-8")
+        path = Path(path)
+        if path.stat().st_size > _MAX_PROFILE_BYTES:
+            raise ProfileError(f"profile file {str(path)!r} is larger than "
+                               f"{_MAX_PROFILE_BYTES // 2**20} MiB; it is not a profile.")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ProfileError(f"profile file {str(path)!r} does not exist.") from None
-    except OSError as err:
-        raise ProfileError(f"cannot read profile file {str(path)!r}: {err.strerror}.") from None
+    except (OSError, ValueError) as err:  # a directory, no permission, a NUL byte in the name
+        reason = getattr(err, "strerror", None) or str(err)
+        raise ProfileError(f"cannot read profile file {str(path)!r}: {reason}.") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ProfileError(f"profile file {str(path)!r} is not UTF-8 text (byte {err.start}); "
+                           "profiles are UTF-8 JSON.") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ProfileError(f"profile file {str(path)!r} is not valid JSON: {err.msg} at line "
                            f"{err.lineno}, column {err.colno}.") from None
+    except RecursionError:
+        raise ProfileError(f"profile file {str(path)!r} is nested too deeply to be a "
+                           "profile.") from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise ProfileError(f"profile file {str(path)!r} holds a value JSON cannot read: "
+                           f"{str(err).splitlines()[0][:100]}") from None
     try:
         return Profile.from_dict(data)
     except ProfileError as err:
         raise ProfileError(f"{path}: {err}") from None
+    except RecursionError:  # deep nesting inside a value, e.g. in params
+        raise ProfileError(f"{path}: profile: a value is nested too deeply.") from None
+
+
+def _umask() -> int:
+    """The process's umask: from /proc on Linux (no side effect); elsewhere by setting it and
+    setting it straight back (``os.umask`` is the only portable reader)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_profile(profile: Profile, path: str | os.PathLike) -> Path:
-    """Write ``profile`` as JSON atomically (a temporary file renamed into place)."""
+    """Write ``profile`` as JSON atomically (a temporary file renamed into place), with the
+    permissions a new file gets under the umask (0644 under the usual 022), not the temporary
+    file's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(profile.to_dict(), indent=2, sort_keys=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

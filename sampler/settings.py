@@ -11,7 +11,16 @@ import torch
 from ._validate import bounded, from_mapping, validate_fields
 from .errors import ConfigError
 
-__all__ = ["DecodingSettings", "CACHE_MODES"]
+__all__ = ["DecodingSettings", "CACHE_MODES", "MAX_TOKENS", "MAX_TEMPERATURE"]
+
+MAX_TOKENS = 1 << 20
+"""The largest ``gen_length``, ``block_length``, ``max_steps``, ``min_commit`` and ``js_topk``
+(1,048,576), and of the strategies' step counts: far beyond any model's context or vocabulary, low
+enough that a typo (``2**64``, ``1e40``) is refused instead of allocating."""
+
+MAX_TEMPERATURE = 10.0
+"""The largest sampling temperature: at 10 the softmax of any model is already close to uniform
+(noise, not text); ``inf`` and ``1e308`` are refused instead of decoding noise."""
 
 CACHE_MODES = ("none", "prefix", "dual")
 """Block KV cache modes, as in Fast-dLLM. ``none``: every step is a full forward pass. At the first
@@ -32,15 +41,21 @@ class DecodingSettings:
     and needs a model that supports it (the native LLaDA and Dream models). ``max_steps`` is the total budget and is
     split evenly over the blocks: when a sequence reaches its block's share, everything still masked
     in that block is committed at once.
+
+    Upper bounds: the lengths, ``max_steps``, ``min_commit`` and ``js_topk`` at most
+    :data:`MAX_TOKENS`; ``temperature`` in [0, :data:`MAX_TEMPERATURE`]. Every float is finite.
     """
 
-    gen_length: int = bounded(128, low=1, doc="generated tokens after the prompt")
-    block_length: int | None = bounded(None, low=1, doc="semi-autoregressive block size")
-    max_steps: int | None = bounded(None, low=1, doc="step budget over all blocks")
-    temperature: float = bounded(0.0, low=0.0, doc="0 = argmax; > 0 samples tokens")
-    min_commit: int = bounded(1, low=1, doc="at least this many commits per step")
+    gen_length: int = bounded(128, low=1, high=MAX_TOKENS, doc="generated tokens after the prompt")
+    block_length: int | None = bounded(None, low=1, high=MAX_TOKENS,
+                                       doc="semi-autoregressive block size")
+    max_steps: int | None = bounded(None, low=1, high=MAX_TOKENS, doc="step budget over all blocks")
+    temperature: float = bounded(0.0, low=0.0, high=MAX_TEMPERATURE,
+                                 doc="0 = argmax; > 0 samples tokens")
+    min_commit: int = bounded(1, low=1, high=MAX_TOKENS, doc="at least this many commits per step")
     eos_fill: bool = bounded(False, doc="fill everything after a committed EOS at once")
-    js_topk: int | None = bounded(None, low=1, doc="JS over the top-k tokens + one rest bucket")
+    js_topk: int | None = bounded(None, low=1, high=MAX_TOKENS,
+                                  doc="JS over the top-k tokens + one rest bucket")
     js_dtype: Literal["float32", "float64"] = bounded("float32", choices=("float32", "float64"),
                                                       doc="precision of the JS divergence")
     cache: Literal["none", "prefix", "dual"] = bounded("none", choices=CACHE_MODES,

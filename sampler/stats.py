@@ -7,7 +7,9 @@ the JS divergence at a subset of positions only: LESS asks for it where the chea
 already hold, which keeps its per-step cost close to a plain confidence threshold.
 
 Probabilities are the softmax of the raw logits (not temperature-scaled), over the generated span,
-with the mask token excluded (its logit set to the lowest float): it is never a valid output.
+with the mask token excluded (its logit set to the lowest float): it is never a valid output. A
+``-inf`` logit bans its token the same way; NaN, ``+inf``, and ``-inf`` at every token are refused
+with :class:`~sampler.errors.NumericalError` (see ``_prepare``).
 
 History is kept per *observation* of a position, i.e. per forward pass that computed its logits.
 Without a block cache every step observes every generated position, so "the previous observation"
@@ -189,17 +191,29 @@ class StepStats:
 
 def _prepare(logits: Tensor, mask_id: int, rows: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(float32 logits with the mask token excluded, lse, top-1 token, top-1 probability); refuses
-    logits that cannot be decoded. ``rows`` (N,) names the batch rows of the leading axis."""
+    logits that cannot be decoded. ``rows`` (N,) names the batch rows of the leading axis.
+
+    A ``-inf`` logit bans its token (probability exactly 0, like the mask token): it becomes the
+    lowest float, so that entropies and divergences stay finite. Refused with
+    :class:`NumericalError`: a NaN or ``+inf`` logit anywhere, and a position where every token but
+    the mask is banned (``-inf`` everywhere: there is nothing to commit, and committing the mask id
+    would never unmask it). So the top-1 token is never the mask id.
+    """
     logits = logits.float()  # a view of the model's fresh output when already float32
-    logits[..., mask_id] = torch.finfo(logits.dtype).min  # probability exactly 0
+    lowest = torch.finfo(logits.dtype).min
+    logits.clamp_(min=lowest)  # -inf -> lowest; NaN and +inf stay (clamp propagates NaN)
+    logits[..., mask_id] = lowest  # probability exactly 0
     top_logit, top1 = logits.max(dim=-1)
     lse = torch.logsumexp(logits, dim=-1)
-    bad = ~torch.isfinite(lse)
+    nan, pos_inf, none = torch.isnan(lse), torch.isposinf(lse), top_logit <= lowest
+    bad = nan | pos_inf | none
     if bad.any():
         which = rows[bad.reshape(bad.shape[0], -1).any(-1)].tolist()
-        kind = "NaN" if torch.isnan(lse).any() else "infinite (all -inf, or +inf)"
-        raise NumericalError(f"the model returned {kind} logits for batch rows {which}; check its "
-                             "dtype (bfloat16/float16 overflow), its weights and its inputs.")
+        kinds = [kind for kind, where in (("NaN", nan), ("+inf", pos_inf),
+                                          ("-inf at every token", none)) if where.any()]
+        raise NumericalError(f"the model returned non-finite logits ({', '.join(kinds)}) for batch "
+                             f"rows {which}; check its dtype (bfloat16/float16 overflow), its "
+                             "weights and its inputs.")
     return logits, lse, top1, (top_logit - lse).exp()
 
 

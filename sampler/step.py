@@ -2,7 +2,8 @@
 
 :func:`decide` is the part of the loop between the model and the next step: the strategy's
 selection, the shared progress rule (at least ``min_commit`` per step, everything left on the
-block's last allowed step), the tokens (argmax, sampled, or the strategy's own), and EOS fill. It
+block's last allowed step), the tokens (argmax, sampled, or the strategy's own; never the mask id,
+so every committed position is unmasked and each step makes progress), and EOS fill. It
 calls no model and changes none of its inputs, so a benchmark or a test can replay it on logits of
 its own (``bench/less_overhead.py`` does).
 """
@@ -60,11 +61,15 @@ def progress_rule(stats: StepStats, commit: Tensor, settings: DecodingSettings,
 
 
 def _sample(logits: Tensor, temperature: float, generator: torch.Generator | None) -> Tensor:
-    """Gumbel-max sampling from softmax(logits / temperature) in float64. logits (N, V) -> (N,)."""
+    """Gumbel-max sampling from softmax(logits / temperature) in float64. logits (N, V) -> (N,).
+
+    The logits are shifted so that each row's largest is 0 before the division: a tiny temperature
+    then tends to the argmax (-inf elsewhere) instead of overflowing every logit to +-inf."""
     u = torch.rand(logits.shape, dtype=torch.float64, generator=generator,
                    device=generator.device if generator is not None else logits.device)
     gumbel = -torch.log(-torch.log(u.to(logits.device).clamp_min(1e-300)))
-    return (logits.double() / temperature + gumbel).argmax(-1)
+    shifted = logits.double() - logits.double().amax(-1, keepdim=True)
+    return (shifted / temperature + gumbel).argmax(-1)
 
 
 def _eos_fill(gen: Tensor, masked: Tensor, eos_id: int) -> Tensor:
@@ -101,6 +106,10 @@ def decide(strategy: Strategy, stats: StepStats, generated: Tensor, settings: De
         tokens[commit] = _sample(stats.logits[commit], settings.temperature, generator)
     else:
         tokens = stats.top1
+    # The mask id is never written as a token (a committed position would stay masked and the
+    # loop would never end): where a strategy's or a sampled token is the mask id, the best
+    # non-mask token is written instead (the top-1, which the statistics never make the mask id).
+    tokens = torch.where(tokens == mask_id, stats.top1, tokens)
     out = torch.where(commit, tokens, generated)
     cause = torch.full_like(out, -1, dtype=torch.long)
     cause[rule] = RULE

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from .._validate import bounded
 from ..errors import ConfigError
-from ..settings import DecodingSettings
+from ..settings import MAX_TOKENS, DecodingSettings
 from ..space import ChoiceDim, IntDim, SearchSpace
 from ..stats import StepStats
 from .base import GenerationContext, Selection, Strategy, StrategyParams, top_k_mask
@@ -23,7 +23,9 @@ _DREAM_EPS = 1e-3
 
 @dataclass(frozen=True)
 class FixedParams(StrategyParams):
-    steps: int = bounded(128, low=1, doc="total steps, split evenly over the blocks")
+    steps: int = bounded(128, low=1, high=MAX_TOKENS,
+                         doc="total steps, split evenly over the blocks; at most MAX_TOKENS, "
+                             "the largest step budget")
     score: Literal[SCORES] = bounded("low_confidence", choices=SCORES, doc="how positions are ranked")
     schedule: Literal["even", "dream"] = bounded("even", choices=("even", "dream"),
                                                  doc="tokens per step: LLaDA's even split or Dream's")

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from .._validate import bounded
-from ..settings import DecodingSettings
+from ..settings import MAX_TOKENS, DecodingSettings
 from ..space import FloatDim, IntDim, SearchSpace
 from ..stats import StepStats
 from .base import GenerationContext, Strategy, StrategyParams
@@ -20,7 +20,9 @@ __all__ = ["Klass", "KlassParams"]
 class KlassParams(StrategyParams):
     tau: float = bounded(0.6, low=0.0, high=1.0, doc="top-1 probability must exceed this")
     kappa: float = bounded(0.015, low=0.0, doc="KL bound between consecutive steps (nats)")
-    history: int = bounded(2, low=1, doc="steps the KL must have stayed below kappa")
+    history: int = bounded(2, low=1, high=MAX_TOKENS,
+                           doc="steps the KL must have stayed below kappa; at most MAX_TOKENS, "
+                               "the largest step budget")
 
 
 class Klass(Strategy):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from .._validate import bounded
-from ..settings import DecodingSettings
+from ..settings import MAX_TOKENS, DecodingSettings
 from ..space import FloatDim, IntDim, SearchSpace
 from ..stats import StepStats
 from .base import Strategy, StrategyParams
@@ -19,7 +19,9 @@ __all__ = ["Less", "LessParams"]
 @dataclass(frozen=True)
 class LessParams(StrategyParams):
     tau_conf: float = bounded(0.9, low=0.0, high=1.0, doc="minimum top-1 probability")
-    window: int = bounded(2, low=1, doc="steps the top-1 token must have persisted (1 = no check)")
+    window: int = bounded(2, low=1, high=MAX_TOKENS,
+                          doc="steps the top-1 token must have persisted (1 = no check); at most "
+                              "MAX_TOKENS, the largest step budget")
     js_delta: float = bounded(1e-3, low=0.0, doc="maximum JS divergence (nats) to the previous step")
 
 

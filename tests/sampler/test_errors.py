@@ -54,14 +54,90 @@ def test_eos_fill_without_eos_token():
         sampler.generate(random_model(eos_id=None), IDS, gen_length=8, eos_fill=True)
 
 
-def test_nan_logits():
+def _logits_with(value: float, where: str):
+    """A fake's logits: zeros, with ``value`` at one token of the last position ("one") or at
+    every token of the last position ("row")."""
     def fn(x, call):
+        if call > 20:  # a decode of 8 tokens takes at most 8 passes: more means it is stuck
+            raise RuntimeError("the loop did not stop")
         out = torch.zeros(x.shape[0], x.shape[1], 12)
-        out[0, -1, 3] = torch.nan
+        if where == "one":
+            out[0, -1, 3] = value
+        else:
+            out[0, -1, :] = value
+        return out
+    return fn
+
+
+@pytest.mark.parametrize("value,where,kind", [
+    (torch.nan, "one", "NaN"),
+    (torch.inf, "one", r"\+inf"),
+    (-torch.inf, "row", "-inf at every token"),  # used to loop for ever: top-1 was the mask id
+    (torch.nan, "row", "NaN"),
+], ids=["nan", "plus-inf", "minus-inf-everywhere", "nan-row"])
+def test_non_finite_logits_are_refused_in_one_line(value, where, kind):
+    with pytest.raises(NumericalError, match=rf"non-finite logits \({kind}\) for batch rows \[0\]"
+                       ) as info:
+        sampler.generate(FakeModel(_logits_with(value, where)), IDS, gen_length=8)
+    assert "\n" not in str(info.value)
+
+
+def test_a_banned_token_is_never_chosen_and_keeps_the_statistics_finite():
+    def fn(x, call):  # token 5 is the best, token 7 banned with -inf
+        out = torch.zeros(x.shape[0], x.shape[1], 12)
+        out[..., 5], out[..., 7] = 3.0, -torch.inf
         return out
 
-    with pytest.raises(NumericalError, match=r"NaN logits for batch rows \[0\]"):
-        sampler.generate(FakeModel(fn), IDS, gen_length=8)
+    out = sampler.generate(FakeModel(fn), IDS, gen_length=8, strategy="fixed",
+                           params={"steps": 8, "score": "entropy"}, trace=True)
+    assert out.generated.eq(5).all()
+    assert torch.isfinite(out.trace.confidence).all()
+
+
+@pytest.mark.parametrize("temperature", [float("inf"), 1e308, float("nan"), 10.5])
+def test_temperature_is_bounded(temperature):
+    with pytest.raises(ConfigError, match="`temperature`"):
+        sampler.generate(random_model(), IDS, gen_length=8, temperature=temperature)
+
+
+def test_sampling_at_a_tiny_temperature_is_the_argmax():
+    argmax = sampler.generate(random_model(), IDS, gen_length=8)  # a fresh model: same logits
+    tiny = sampler.generate(random_model(), IDS, gen_length=8, temperature=1e-300,
+                            generator=torch.Generator().manual_seed(0))
+    assert torch.equal(argmax.sequences, tiny.sequences)
+
+
+class _MaskWriter(sampler.Strategy):
+    """A misbehaving strategy: commits one position per step and asks for the mask id there."""
+
+    name = "mask_writer"
+    Params = sampler.StrategyParams
+
+    def select(self, stats):
+        commit = torch.zeros_like(stats.candidates)
+        first = stats.candidates.int().argmax(-1)
+        commit[torch.arange(commit.shape[0]), first] = True
+        commit &= stats.candidates
+        return sampler.Selection(commit, tokens=torch.full_like(stats.top1, 1))  # 1 = MASK
+
+    @classmethod
+    def search_space(cls, settings):
+        return {}
+
+
+def test_a_strategy_that_writes_the_mask_id_cannot_stall_the_loop():
+    model = random_model()
+    logits = model.fn
+
+    def capped(x, call):
+        if call > 20:  # 8 tokens, one per step: more passes means the loop is stuck
+            raise RuntimeError("the loop did not stop")
+        return logits(x, call)
+
+    model.fn = capped
+    out = sampler.generate(model, IDS, gen_length=8, strategy=_MaskWriter())
+    assert not out.generated.eq(model.mask_id).any()
+    assert int(out.nfe[0]) == 8  # one position per step, every step made progress
 
 
 def test_every_error_is_a_sampler_error():
