@@ -94,3 +94,27 @@ def test_profile_for_another_model_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sampler.generate(random_model(), torch.tensor([[4]]), profile=_profile())
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_saved_profiles_get_the_mode_the_umask_gives(tmp_path, umask, mode):
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        path = save_profile(_profile(), tmp_path / "p.json")
+        save_profile(_profile(task="other"), path)  # replaced atomically, same rule
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert load_profile(path).task == "other"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]
+
+
+def test_an_error_has_one_profile_prefix(tmp_path):
+    doc = _profile().to_dict()
+    doc["colour"] = "red"
+    with pytest.raises(ProfileError) as info:
+        load_profile(_write(tmp_path, doc))
+    assert str(info.value).count("profile:") == 1
