@@ -4,6 +4,7 @@ PostgreSQL for several workers, with heartbeats so that a dead worker's trial is
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -13,8 +14,8 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from .errors import StorageError
 from .spec import studies_dir
 
-__all__ = ["default_url", "resolve_url", "check_url", "open_storage", "mask_url", "is_sqlite",
-           "heartbeat_settings",
+__all__ = ["default_url", "resolve_url", "check_url", "open_storage", "mask_url", "scrub",
+           "is_sqlite", "heartbeat_settings",
            "STORAGE_ENV", "HEARTBEAT_INTERVAL", "GRACE_PERIOD", "MAX_RETRY"]
 
 STORAGE_ENV = "TUNER_STORAGE"
@@ -53,28 +54,90 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get(STORAGE_ENV) or default_url()
 
 
+_SECRET_KEY = re.compile(r"pass(word|wd)?|pwd|secret|token|api_?key", re.IGNORECASE)
+"""Query-string keys whose value is a secret (``?password=...``, which psycopg2 accepts,
+``sslpassword``, ``access_token``, ...): masked like the password of ``user:password@``."""
+
+_HIDDEN = "***"
+
+
+def _mask_text(url: str) -> str:
+    """``url`` with every secret masked, read as text (also for a URL SQLAlchemy cannot parse).
+
+    Everything between the first ``:`` after ``scheme://`` and the last ``@`` before the query is
+    the password (masking too much is safe, too little is not), and so is the value of every query
+    key named like a secret."""
+    head, sep, rest = url.partition("://")
+    if not sep:
+        head, rest = "", url
+    query = rest.find("?")
+    at = rest.rfind("@", 0, query if query >= 0 else len(rest))
+    at = at if at >= 0 else rest.rfind("@")  # a "?" inside the password
+    if at >= 0 and ":" in rest[:at]:
+        colon = rest.index(":")
+        rest = f"{rest[:colon + 1]}{_HIDDEN}{rest[at:]}"
+    rest = re.sub(r"([?&;]\s*([^=&;#]*)\s*=)([^&;#]*)",
+                  lambda m: m.group(1) + (_HIDDEN if _SECRET_KEY.search(m.group(2)) else m.group(3)),
+                  rest)
+    return f"{head}{sep}{rest}"
+
+
+def _secrets(url: str) -> list[str]:
+    """The secret values a URL carries (its password, secret query values), longest first."""
+    try:
+        parsed = _parse(url)
+    except StorageError:
+        return []
+    found = [parsed.password] if parsed.password else []
+    for key, value in parsed.query.items():
+        if _SECRET_KEY.search(key):
+            found += [value] if isinstance(value, str) else list(value)
+    return sorted({str(v) for v in found if v}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (e.g. a database driver's error) with every secret of ``url`` replaced by ***."""
+    for secret in _secrets(url):
+        text = text.replace(secret, _HIDDEN)
+    return text
+
+
 def _parse(url: str):
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    if not isinstance(url, str) or not url.strip():
+        raise StorageError(f"the storage URL must be a non-empty string, got {url!r}; expected "
+                           "e.g. sqlite:///path.db or postgresql+psycopg2://user:password@host:5432/db.")
     try:
-        return make_url(url)
-    except (ArgumentError, ValueError):
-        raise StorageError(f"malformed storage URL {url!r}; expected e.g. sqlite:///path.db or "
-                           "postgresql+psycopg2://user:password@host:5432/db.") from None
+        parsed = make_url(url)
+        parsed.port  # noqa: B018 - a port that is not a number fails here, not later
+    except (ArgumentError, ValueError, TypeError):
+        raise StorageError(f"malformed storage URL {_mask_text(url)!r}; expected e.g. "
+                           "sqlite:///path.db or postgresql+psycopg2://user:password@host:5432/db."
+                           ) from None
+    return parsed
 
 
 def check_url(url: str) -> None:
-    """Raise :class:`StorageError` when ``url`` is not a well-formed SQLAlchemy URL."""
+    """Raise :class:`StorageError` when ``url`` is not a well-formed SQLAlchemy URL (the message
+    shows the URL with its secrets masked)."""
     _parse(url)
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password hidden, safe to print and to store in provenance."""
+    """The URL with every secret hidden, safe to print and to store in provenance: the password of
+    ``user:password@`` and the value of each query key named like a secret (``?password=``,
+    ``sslpassword``, ``token``, ...). A URL that does not parse is masked as text."""
     try:
-        return _parse(url).render_as_string(hide_password=True)
+        parsed = _parse(url)
     except StorageError:
-        return "<malformed URL>"
+        return _mask_text(url) if isinstance(url, str) else "<not a URL>"
+    query = {key: (_HIDDEN if _SECRET_KEY.search(key) else value)
+             for key, value in parsed.query.items()}
+    shown = parsed.set(query=query).render_as_string(hide_password=True)
+    # as text once more: a password holding an unescaped "@" parses as part of the host
+    return _mask_text(shown.replace("%2A%2A%2A", _HIDDEN))
 
 
 def is_sqlite(url: str) -> bool:
@@ -108,10 +171,12 @@ def open_storage(url: str | None = None, *, create: bool = True) -> RDBStorage:
                 url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
     except ImportError as err:
-        raise StorageError(f"storage {mask_url(url)} needs a database driver: {err.msg}. "
-                           "For PostgreSQL: pip install psycopg2-binary.") from None
+        raise StorageError(f"storage {mask_url(url)} needs a database driver: "
+                           f"{scrub(str(err.msg), url)}. For PostgreSQL: pip install "
+                           "psycopg2-binary.") from None
     except Exception as err:  # sqlalchemy.exc.OperationalError and friends
+        first = (str(err).splitlines() or [type(err).__name__])[0]
         raise StorageError(f"cannot open storage {mask_url(url)}: "
-                           f"{str(err).splitlines()[0][:200]}") from None
+                           f"{scrub(first, url)[:200]}") from None
 
 
