@@ -1,64 +1,97 @@
-"""Decode a few held-out ``arith`` problems with the bundled model: full-step against LESS.
+"""Decode a few held-out ``arith`` problems with the bundled model: full-step against a profile.
 
-    python -m sampler.demo [--n 8] [--model tiny-arith] [--tau-conf 0.9 --window 2 --js-delta 1e-3]
+    python -m sampler.demo --profile studies/profiles/arith-less.json   # the profile you exported
+    python -m sampler.demo [--n 8] [--tau-conf 0.9 --window 2 --js-delta 1e-3]   # LESS by hand
 
-Prints each problem with LESS's answer, whether it is right, and the forward passes each decoding
-spent; then accuracy and mean NFE of both and the speed-up.
+Decodes with the settings the tuner uses for ``arith`` (gen_length 32, one block, EOS fill: the
+positions after a committed end-of-text token are filled at once), or with the profile's own
+decoding settings, so its accuracy, forward passes and speed-up are those ``tuner eval`` reports
+on the same problems. Full-step (one token per step, no block cache) is the reference, as in the
+tuner's baseline. Prints each problem with the profile's answer, whether it is right, and the
+forward passes both decodings spent; then accuracy and mean NFE of both and the speed-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from .errors import SamplerError
 from .generate import generate
 from .models import load_model
+from .profile import load_profile
+from .settings import DecodingSettings
+from .strategies import Fixed, Strategy, make_strategy
 from .zoo import arith
+
+__all__ = ["main"]
+
+TUNER_SETTINGS = DecodingSettings(gen_length=arith.GEN_LENGTH, block_length=arith.BLOCK_LENGTH,
+                                  eos_fill=True)
+"""What ``studies/arith.toml`` decodes with."""
+
+
+def _chosen(args: argparse.Namespace) -> tuple[str, Strategy, DecodingSettings, str | None]:
+    """(label, strategy, settings, model name) from --profile or the LESS flags."""
+    if args.profile is None:
+        strategy = make_strategy("less", {"tau_conf": args.tau_conf, "window": args.window,
+                                          "js_delta": args.js_delta})
+        return "less", strategy, TUNER_SETTINGS, None
+    profile = load_profile(args.profile)
+    if profile.decoding.gen_length != arith.GEN_LENGTH:
+        raise SamplerError(f"profile {args.profile} decodes {profile.decoding.gen_length} tokens; "
+                           f"the arith demo needs a profile tuned on arith "
+                           f"(gen_length {arith.GEN_LENGTH}).")
+    return (profile.strategy, profile.make_strategy(), profile.decoding,
+            profile.model.name if profile.model else None)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sampler.demo", description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="tiny-arith", help="bundled name or folder (default tiny-arith)")
+    ap.add_argument("--profile", default=None, help="a profile exported by `tuner export`")
+    ap.add_argument("--model", default=None,
+                    help="bundled name or folder (default: the profile's model, else tiny-arith)")
     ap.add_argument("--n", type=int, default=8, help="problems to decode (default 8)")
-    ap.add_argument("--tau-conf", type=float, default=0.9)
-    ap.add_argument("--window", type=int, default=2)
-    ap.add_argument("--js-delta", type=float, default=1e-3)
+    ap.add_argument("--tau-conf", type=float, default=0.9, help="LESS, without --profile")
+    ap.add_argument("--window", type=int, default=2, help="LESS, without --profile")
+    ap.add_argument("--js-delta", type=float, default=1e-3, help="LESS, without --profile")
     args = ap.parse_args(argv)
     if args.n < 1:
         ap.error("--n must be at least 1")
     try:
-        model = load_model(args.model, device="cpu")
+        label, strategy, settings, tuned_for = _chosen(args)
+        model = load_model(args.model or tuned_for or "tiny-arith", device="cpu")
         # The held-out split the model never saw in training (the sizes fix the split: keep defaults).
         problems = arith.make_splits(seed=0, n_train=0)["test"][: args.n]
         batch = model.tokenizer([p.question for p in problems], padding=True, return_tensors="pt")
-        common = dict(attention_mask=batch.attention_mask, gen_length=arith.GEN_LENGTH,
-                      block_length=arith.BLOCK_LENGTH)
-        full = generate(model, batch.input_ids, strategy="fixed",
-                        params={"steps": arith.GEN_LENGTH}, **common)
-        less = generate(model, batch.input_ids, strategy="less",
-                        params={"tau_conf": args.tau_conf, "window": args.window,
-                                "js_delta": args.js_delta}, **common)
+        reference = dataclasses.replace(settings, cache="none")
+        full = generate(model, batch.input_ids, attention_mask=batch.attention_mask,
+                        strategy=Fixed.full_step(reference), settings=reference)
+        tuned = generate(model, batch.input_ids, attention_mask=batch.attention_mask,
+                         strategy=strategy, settings=settings)
     except SamplerError as err:
         print(f"Error: {err}", file=sys.stderr)
         return 1
-    decode = model.tokenizer.batch_decode
-    right = {"full-step": 0.0, "less": 0.0}
-    for i, problem in enumerate(problems):
-        texts = {name: decode(out.generated[i:i + 1], skip_special_tokens=True)[0]
-                 for name, out in (("full-step", full), ("less", less))}
-        ok = {name: arith.score(problem, text) for name, text in texts.items()}
-        for name in right:
-            right[name] += ok[name]
-        answer = " | ".join(texts["less"].strip().splitlines())
-        print(f"{problem.question}\n  LESS: {answer}   [{'right' if ok['less'] else 'wrong'}; "
-              f"{int(less.nfe[i])} forward passes, full-step {int(full.nfe[i])}]")
-    n = len(problems)
-    f_nfe, l_nfe = full.nfe.float().mean().item(), less.nfe.float().mean().item()
-    print(f"\nfull-step: accuracy {right['full-step'] / n:.0%}, mean NFE {f_nfe:.1f}")
-    print(f"LESS:      accuracy {right['less'] / n:.0%}, mean NFE {l_nfe:.1f} "
-          f"({f_nfe / l_nfe:.1f}x fewer forward passes)")
+    _report(model, problems, label, full, tuned)
     return 0
+
+
+def _report(model, problems, label: str, full, tuned) -> None:
+    decode = model.tokenizer.batch_decode
+    texts = {"full-step": decode(full.generated, skip_special_tokens=True),
+             label: decode(tuned.generated, skip_special_tokens=True)}
+    right = {name: [arith.score(p, t) for p, t in zip(problems, ts)] for name, ts in texts.items()}
+    for i, problem in enumerate(problems):
+        answer = " | ".join(texts[label][i].strip().splitlines())
+        print(f"{problem.question}\n  {label}: {answer}   "
+              f"[{'right' if right[label][i] else 'wrong'}; {int(tuned.nfe[i])} forward passes, "
+              f"full-step {int(full.nfe[i])}]")
+    n = len(problems)
+    f_nfe, t_nfe = full.nfe.float().mean().item(), tuned.nfe.float().mean().item()
+    print(f"\nfull-step: accuracy {sum(right['full-step']) / n:.0%}, mean NFE {f_nfe:.2f}")
+    print(f"{label + ':':<10} accuracy {sum(right[label]) / n:.0%}, mean NFE {t_nfe:.2f} "
+          f"({f_nfe / t_nfe:.2f}x fewer forward passes)")
 
 
 if __name__ == "__main__":

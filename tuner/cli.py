@@ -11,6 +11,7 @@ from typing import Any, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,7 +37,8 @@ StorageOpt = typer.Option(None, "--storage", envvar=STORAGE_ENV,
 
 def fail(error: Exception) -> None:
     code = getattr(error, "exit_code", 1)
-    err.print(f"[bold red]Error:[/] {error}", highlight=False, soft_wrap=True)
+    # escaped: a message may hold brackets (`pip install 'less-tuner[dashboard]'`), not markup
+    err.print(f"[bold red]Error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -58,7 +58,7 @@ def test_without_the_dashboard_extra_one_line_says_what_to_install(monkeypatch, 
         launch.launch()
     result = cli(["dashboard"])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "the dashboard needs streamlit: pip install 'less-tuner" in result.stderr
+    assert "the dashboard needs streamlit: pip install 'less-tuner[dashboard]'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -68,7 +68,7 @@ def test_without_the_entry_point_one_line_says_what_to_install(monkeypatch, cli)
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda **_: ())
     result = cli(["dashboard"])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "the dashboard is not installed: pip install 'less-tuner" in result.stderr
+    assert "the dashboard is not installed: pip install 'less-tuner[dashboard]'" in result.stderr
 
 
 def test_the_tuner_does_not_import_the_dashboard():
