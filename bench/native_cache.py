@@ -9,7 +9,8 @@ block, 64 steps), so every mode takes the same number of steps and only their co
 For each run it prints the mean milliseconds per step, tokens per second (batch x gen_length /
 wall time), the ratio to `none`, and the sampler's own share of a step (the wall time not spent in
 the model's forward passes: statistics, the rule, the loop; the device is synchronised around
-every model call). Random weights give near-uniform predictions; the cost of a step does not depend
+every model call), and the mean milliseconds of one full pass and of one cached pass (the
+block-only forward of `dual`, the block-and-suffix forward of `prefix`). Random weights give near-uniform predictions; the cost of a step does not depend
 on them.
 
     python bench/native_cache.py                              # on a GPU, bf16, the full shape
@@ -52,20 +53,34 @@ def build(layers: int, device: torch.device, dtype: torch.dtype) -> LLaDAModel:
 
 
 class ModelClock:
-    """Wraps the model's forward methods to add up their synchronised wall time."""
+    """Wraps the model's forward methods to add up their synchronised wall time, in all and per
+    method (a full pass: ``span_logits`` / ``full_logits``; a cached pass: ``cached_logits``)."""
+
+    NAMES = ("span_logits", "full_logits", "cached_logits")
 
     def __init__(self, model: LLaDAModel) -> None:
-        self.seconds = 0.0
-        for name in ("span_logits", "full_logits", "cached_logits"):
-            setattr(model, name, self._timed(getattr(model, name)))
+        self.reset()
+        for name in self.NAMES:
+            setattr(model, name, self._timed(name, getattr(model, name)))
 
-    def _timed(self, fn):
+    def reset(self) -> None:
+        self.seconds = 0.0
+        self.per = {name: [0.0, 0] for name in self.NAMES}
+
+    def mean_ms(self, *names: str) -> float:
+        total, calls = (sum(self.per[n][i] for n in names) for i in (0, 1))
+        return 1000 * total / calls if calls else float("nan")
+
+    def _timed(self, name, fn):
         def run(*args, **kwargs):
             _sync()
             start = time.perf_counter()
             out = fn(*args, **kwargs)
             _sync()
-            self.seconds += time.perf_counter() - start
+            took = time.perf_counter() - start
+            self.seconds += took
+            self.per[name][0] += took
+            self.per[name][1] += 1
             return out
         return run
 
@@ -79,7 +94,7 @@ def run_once(model: LLaDAModel, clock: ModelClock, batch: int, prompt: int, gen:
              cache: str) -> dict[str, float]:
     ids = torch.randint(0, 126000, (batch, prompt), generator=torch.Generator().manual_seed(0))
     steps = gen // 4
-    clock.seconds = 0.0
+    clock.reset()
     _sync()
     start = time.perf_counter()
     out = sampler.generate(model, ids, strategy="fixed", params={"steps": steps}, gen_length=gen,
@@ -88,7 +103,9 @@ def run_once(model: LLaDAModel, clock: ModelClock, batch: int, prompt: int, gen:
     wall = time.perf_counter() - start
     n_steps = int(out.nfe.max())
     return {"ms_per_step": 1000 * wall / n_steps, "tokens_per_s": batch * gen / wall,
-            "sampler_share": (wall - clock.seconds) / wall, "steps": n_steps, "wall_s": wall}
+            "sampler_share": (wall - clock.seconds) / wall, "steps": n_steps, "wall_s": wall,
+            "full_pass_ms": clock.mean_ms("span_logits", "full_logits"),
+            "cached_pass_ms": clock.mean_ms("cached_logits")}
 
 
 def main() -> None:
@@ -114,7 +131,7 @@ def main() -> None:
     print(f"LLaDA-8B shape, {args.layers} layer(s), random weights, {dtype}, on {where}; gen "
           f"{args.gen}, block {args.block}, fixed 4 tokens/step")
     print(f"{'batch':>5} {'prompt':>6} {'cache':>6} {'ms/step':>9} {'tok/s':>9} {'x none':>7} "
-          f"{'sampler':>8}")
+          f"{'sampler':>8} {'full pass ms':>13} {'cached pass ms':>15}")
     rows = []
     for batch in args.batch:
         for prompt in args.prompt:
@@ -127,7 +144,8 @@ def main() -> None:
                 rows.append(r)
                 print(f"{batch:>5} {prompt:>6} {mode:>6} {r['ms_per_step']:>9.1f} "
                       f"{r['tokens_per_s']:>9.1f} {r['vs_none']:>7.2f} "
-                      f"{r['sampler_share']:>8.1%}")
+                      f"{r['sampler_share']:>8.1%} {r['full_pass_ms']:>13.1f} "
+                      f"{r['cached_pass_ms']:>15.1f}")
     if args.json:
         args.json.write_text(json.dumps({"device": where, "layers": args.layers,
                                          "dtype": str(dtype), "rows": rows}, indent=1))
