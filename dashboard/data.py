@@ -381,15 +381,36 @@ def importances(url: str, name: str, target: str) -> dict[str, float]:
             evaluator=optuna.importance.PedAnovaImportanceEvaluator()))
 
 
-def export_profile(url: str, name: str, number: int, path: Path) -> sampler.Profile:
-    """Write trial ``number`` as a profile through ``tuner.validate.export`` (which measures the
-    held-out figures first when they are not stored), then forget the cached reads."""
+def export_profile(url: str, name: str, number: int, file_name: str, *,
+                   overwrite: bool = False) -> tuple[sampler.Profile, Path]:
+    """Write trial ``number`` as the profile ``file_name`` in :func:`profiles_dir` through
+    ``tuner.validate.export`` (which measures the held-out figures first when they are not stored),
+    then forget the cached reads. Returns the profile and where it was saved.
+
+    Saving is confined to the profiles folder, whoever reaches the page: ``file_name`` is a name
+    (letters, digits, ``.``, ``_``, ``-``; no folder, not hidden) ending in ``.json``, and an
+    existing file is replaced only with ``overwrite``. Both are checked before anything is
+    measured or written."""
+    import re
+
+    if (not isinstance(file_name, str) or not file_name.endswith(".json")
+            or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", file_name)):
+        raise TunerError(f"the file name must be a plain name ending in .json (letters, digits, "
+                         f"'.', '_', '-'; no folder), got {file_name!r}; profiles are saved into "
+                         f"{profiles_dir()}.")
+    folder = profiles_dir()
+    path = folder / file_name
+    if path.parent != folder:  # cannot happen with the name rule above; kept as the invariant
+        raise TunerError(f"profiles are saved into {folder} only.")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise TunerError(f"{path} already exists; tick 'Replace an existing profile' to overwrite "
+                         "it, or choose another name.")
     try:
         profile = export(_runner(url, name), str(path), trial_number=number)
     except OSError as err:
         raise TunerError(f"cannot save the profile to {path}: {err.strerror or err}.") from None
     reload()
-    return profile
+    return profile, path
 
 
 def reload() -> None:

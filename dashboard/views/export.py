@@ -1,7 +1,10 @@
 """Export: the chosen trial as a profile, through `tuner.validate.export` (the same code as
-`tuner export`): shown, offered as a download, and saved into the profiles folder."""
+`tuner export`): shown, offered as a download, and saved into the profiles folder
+(``$TUNER_PROFILES``) under a file name, never elsewhere; an existing file is replaced only when
+the user ticks the box."""
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -35,12 +38,18 @@ else:
             "its params, without reuse (this can take a while), and stores the figures.",
             icon=":material/hourglass_top:")
 
-folder = st.text_input("Save into folder", str(data.profiles_dir()))
-file_name = st.text_input("File name", f"{name}-trial{number}.json")
+# Saving is confined to the profiles folder ($TUNER_PROFILES): the page takes a file name, never a
+# path, and replaces an existing file only when asked (anyone who reaches the page can click).
+st.caption(f"Profiles are saved into `{data.profiles_dir()}` (set by `$TUNER_PROFILES`).")
+default_name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{name}-trial{number}.json").lstrip(".-_") \
+    or f"trial{number}.json"
+file_name = st.text_input("File name", default_name,
+                          help="A name only (letters, digits, '.', '_', '-'), ending in .json.")
+overwrite = st.checkbox("Replace an existing profile of that name", value=False,
+                        key="export_overwrite")
 if st.button("Export profile", type="primary", icon=":material/file_export:", key="export_button"):
-    path = Path(folder).expanduser() / file_name
     with ui.guard(), st.spinner(f"Exporting trial {number}…"):
-        profile = data.export_profile(url, name, number, path)
+        profile, path = data.export_profile(url, name, number, file_name, overwrite=overwrite)
         st.session_state["exported"] = {"study": name, "trial": number, "path": str(path),
                                       "text": json.dumps(profile.to_dict(), indent=2) + "\n"}
 

@@ -370,3 +370,37 @@ def test_pages_say_what_the_trials_decoded_with(storage):
         "gen 256 / block 32 · cache dual"
     assert decoding_label({"gen_length": 256, "block_length": 32, "cache": "none"},
                           {"cache": ["none", "dual"]}) == "gen 256 / block 32 · cache ∈ {none, dual}"
+
+
+@pytest.mark.parametrize("file_name", ["../escaped.json", "/tmp/escaped.json", "sub/p.json",
+                                       ".hidden.json", "profile.txt", "..", "a\\b.json", ""])
+def test_export_saves_only_into_the_profiles_folder(writable_storage, tmp_path, file_name):
+    at = open_page(PAGES[4], trial=fs.VALIDATED)
+    assert not [t for t in at.text_input if "folder" in t.label.lower()]  # no path box
+    at.text_input[0].set_value(file_name).run()
+    at.button(key="export_button").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "plain name ending in .json" in at.error[0].value
+    assert not (tmp_path / "escaped.json").exists() and not (tmp_path / "profiles").exists()
+
+
+def test_export_replaces_a_profile_only_when_asked(writable_storage, tmp_path):
+    saved = tmp_path / "profiles" / "mine.json"
+    saved.parent.mkdir()
+    saved.write_text("keep me")
+    at = open_page(PAGES[4], trial=fs.VALIDATED)
+    at.text_input[0].set_value("mine.json").run()
+    at.button(key="export_button").click().run()
+    assert len(at.error) == 1 and "already exists" in at.error[0].value
+    assert saved.read_text() == "keep me"
+    at.checkbox(key="export_overwrite").check().run()
+    at.button(key="export_button").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert sampler.load_profile(saved).provenance.trial == fs.VALIDATED
+
+
+def test_storage_caption_masks_a_password_in_the_query(storage, monkeypatch):
+    monkeypatch.setenv("TUNER_STORAGE", f"{storage}?password=S3cr3t")
+    at = open_page(PAGES[0])
+    shown = " ".join(c.value for c in at.sidebar.caption)
+    assert "Storage:" in shown and "S3cr3t" not in shown and "password=***" in shown
