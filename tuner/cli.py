@@ -18,7 +18,7 @@ from rich.table import Table
 import sampler
 from sampler import SamplerError
 
-from .errors import TunerError, UsageError
+from .errors import StorageError, TunerError, UsageError
 from .objectives import objective_help
 from .samplers import SAMPLERS
 from .spec import load_spec
@@ -49,10 +49,18 @@ def errors() -> Iterator[None]:
 
     # The CLI reports a failed trial itself, in one line; Optuna's warning would add a traceback.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         yield
     except (TunerError, SamplerError) as error:
         fail(error)
+    except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
+        # e.g. a read-only SQLite file, a dropped connection (Optuna wraps the driver's error)
+        cause = error.__cause__ if isinstance(error.__cause__, SQLAlchemyError) else error
+        reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
+        fail(StorageError(f"the study database refused the operation: {mask_url(reason)}; check "
+                          "that it is writable and reachable (--storage)."))
     except KeyboardInterrupt:
         err.print("Interrupted.")
         raise typer.Exit(130)
@@ -380,6 +388,7 @@ def export(
     with errors():
         if (trial is None) == (not best):
             raise UsageError("give --trial N or --best.")
+        _check_writable(output)
         runner = StudyRunner.from_study(study, storage=storage, device=device)
         with bar("held-out figures") as progress:
             profile = run_export(runner, str(output), trial_number=trial, progress=progress)
@@ -389,6 +398,17 @@ def export(
                   f"({m['speedup']:.2f}x fewer than full-step), "
                   f"{m['tokens_per_second']:.4g} tokens/s, {m['seconds_per_example']:.4g} "
                   "s/example (plain decode, no reuse)", highlight=False)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an output path that cannot be written, before anything is decoded or stored."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give a file name, e.g. {path / 'profile.json'}.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"folder {folder} does not exist; create it first.")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"cannot write {path}: permission denied.")
 
 
 @app.command()

@@ -132,6 +132,8 @@ class Evaluator:
             chunk = self.examples[start:start + batch_size]
             ids, attn = task.encode(model.tokenizer, chunk)
             self._batches.append((start, ids, attn))
+        self.prompt_length = max((ids.shape[1] for _, ids, _ in self._batches), default=0)
+        """The longest encoded prompt, in tokens."""
         self._special = torch.tensor(sorted(set(model.tokenizer.all_special_ids)),
                                      device=model.device)
 

@@ -14,7 +14,7 @@ from sampler import DiffusionModel, SamplerError
 
 from .cache import LogitsCache
 from .engine import Evaluator
-from .errors import TunerError
+from .errors import TunerError, UsageError
 from .spec import StudySpec
 from .tasks import Example, Task, get_task, hash_examples
 
@@ -80,3 +80,14 @@ class Evaluation:
                 self.model, self.task, self.examples(split), self.spec.decoding,
                 batch_size=self.spec.batch_size, cache=self.cache if key[1] else None)
         return self._evaluators[key]
+
+    def check_fits(self, split: str) -> None:
+        """Refuse, before anything runs or is written, a split whose longest prompt plus
+        ``gen_length`` does not fit the model's positions."""
+        model, length = self.model, self.evaluator(split).prompt_length
+        gen = self.spec.decoding.gen_length
+        if model.max_length is not None and length + gen > model.max_length:
+            raise UsageError(f"the {split} split's longest prompt ({length} tokens) + gen_length "
+                             f"({gen}) = {length + gen} exceeds the {model.max_length} positions "
+                             f"of model {self.model_name!r}: use a model with a longer context "
+                             f"(--model), or shorter generations (--gen-length).")

@@ -60,7 +60,25 @@ def search_space(strategy: str, settings: DecodingSettings,
         else:
             fixed[name] = value
             del space[name]
+    _check_values(strategy, space, fixed)
     return space, fixed
+
+
+def _check_values(strategy: str, space: SearchSpace, fixed: Mapping[str, Any]) -> None:
+    """Every fixed value and both ends of every range must be valid params of ``strategy``, so a
+    bad ``[search]`` table is refused before a study or baseline is written."""
+    params = STRATEGIES[strategy].Params
+    points = [dict(fixed)]
+    for name, dim in space.items():
+        if name in DECODING_CHOICES:
+            continue
+        ends = dim.choices if isinstance(dim, ChoiceDim) else (dim.low, dim.high)
+        points += [{**fixed, name: end} for end in ends]
+    for point in points:
+        try:
+            params.from_dict(point)
+        except SamplerError as err:
+            raise UsageError(f"[search]: {err}") from None
 
 
 def _decoding_choice(name: str, value: Any, settings: DecodingSettings) -> ChoiceDim:

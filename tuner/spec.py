@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -15,7 +16,12 @@ from .errors import UsageError
 from .objectives import OBJECTIVES, Objective
 from .samplers import SAMPLERS
 
-__all__ = ["StudySpec", "load_spec", "studies_dir"]
+__all__ = ["StudySpec", "load_spec", "studies_dir", "MAX_SEED", "MAX_COUNT"]
+
+MAX_SEED = 2**32 - 1
+"""Seeds go to Optuna's samplers and numpy, which take 32-bit seeds."""
+MAX_COUNT = 10**7
+"""A bound on trials, split sizes and batch size: larger is a typo, not a study."""
 
 
 def studies_dir() -> Path:
@@ -50,18 +56,23 @@ class StudySpec:
     search: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_types()
         checks = [
-            (isinstance(self.objective, str) and self.objective in OBJECTIVES, f"unknown objective {self.objective!r}; choose one of "
+            (self.objective in OBJECTIVES, f"unknown objective {self.objective!r}; choose one of "
                                            f"{', '.join(OBJECTIVES)}."),
-            (isinstance(self.sampler, str) and self.sampler in SAMPLERS, f"unknown sampler {self.sampler!r}; choose one of "
+            (self.sampler in SAMPLERS, f"unknown sampler {self.sampler!r}; choose one of "
                                        f"{', '.join(SAMPLERS)}."),
             (self.trials is None or self.trials > 0, f"--trials must be > 0, got {self.trials}."),
             (self.timeout is None or self.timeout > 0, f"--timeout must be > 0, got {self.timeout}."),
             (self.n_tune > 0 and self.n_test > 0, "split sizes (n_tune, n_test) must be > 0."),
             (self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size}."),
-            (self.gamma >= 0, f"gamma must be >= 0, got {self.gamma}."),
-            (self.tolerance is None or self.tolerance >= 0,
-             f"--tolerance must be >= 0 points, got {self.tolerance}."),
+            (max(self.trials or 0, self.n_tune, self.n_test, self.batch_size) <= MAX_COUNT,
+             f"trials, n_tune, n_test and batch_size must be at most {MAX_COUNT:,}."),
+            (self.timeout is None or self.timeout < math.inf, "--timeout must be finite."),
+            (0 <= self.seed <= MAX_SEED, f"--seed must be in 0..{MAX_SEED}, got {self.seed}."),
+            (0 <= self.gamma <= 100, f"gamma must be in [0, 100], got {self.gamma}."),
+            (self.tolerance is None or 0 <= self.tolerance <= 100,
+             f"--tolerance must be in [0, 100] points, got {self.tolerance}."),
             (self.accuracy_floor is None or 0 <= self.accuracy_floor <= 1,
              f"--accuracy-floor must be in [0, 1], got {self.accuracy_floor}."),
         ]
@@ -99,6 +110,23 @@ class StudySpec:
             return cls(**fields)
         except TypeError as err:
             raise UsageError(f"{where}: {err}") from None
+
+    def _check_types(self) -> None:
+        """Each field's type, before any range check (a TOML spec can hold anything)."""
+        number = (int, float)
+        types = {"task": str, "model": (str, type(None)), "strategy": str, "objective": str,
+                 "gamma": number, "tolerance": (*number, type(None)),
+                 "accuracy_floor": (*number, type(None)), "sampler": str,
+                 "trials": (int, type(None)), "timeout": (*number, type(None)), "seed": int,
+                 "n_tune": int, "n_test": int, "batch_size": int, "data": (str, type(None)),
+                 "decoding": DecodingSettings, "search": Mapping}
+        for name, kind in types.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, kind) or (
+                    isinstance(value, float) and math.isnan(value)):
+                wanted = {str: "a string", int: "an integer", DecodingSettings: "a table",
+                          Mapping: "a table"}.get(kind, "a number")
+                raise UsageError(f"`{name}` must be {wanted}, got {value!r}.")
 
     @property
     def floor_given(self) -> bool:

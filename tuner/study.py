@@ -111,6 +111,7 @@ class StudyRunner:
             raise UsageError(f"cache={sorted(caches - {'none'})[0]!r} needs a model with a block "
                              f"KV cache (native LLaDA or Dream); model {model.name!r} "
                              f"({model.kind}) has none: use cache = \"none\".")
+        self.evaluation.check_fits("tune")
         return model
 
     # ---- what identifies a study --------------------------------------------------------------
@@ -142,6 +143,14 @@ class StudyRunner:
             raise UsageError(f"study {study_name!r} was not created by `tuner optimize`.")
         return cls(StudySpec.from_dict(data), storage=url, study_name=study_name, **kwargs)
 
+    def _check_existing(self) -> None:
+        """If the study exists, check that it was created with these settings."""
+        try:
+            study = optuna.load_study(study_name=self.study_name, storage=self.storage)
+        except KeyError:
+            return
+        self._check_identity(study)
+
     def _check_identity(self, study: optuna.Study) -> None:
         stored = study.user_attrs.get("identity")
         if stored is None:
@@ -168,7 +177,7 @@ class StudyRunner:
     def baseline(self, split: str = "tune", progress: Callable[[int, int], Any] | None = None) -> Baseline:
         """Full-step decoding on ``split``: read from the storage, or measured once and stored."""
         ev = self.evaluation
-        self.check_model(), ev.examples(split)  # fail on a bad model or data before any write
+        self.check_model(), ev.check_fits(split)  # a bad model or data fails before any write
         store = optuna.create_study(storage=self.storage, study_name=BASELINES_STUDY,
                                     load_if_exists=True)
         key = self._baseline_key(split)
@@ -226,6 +235,8 @@ class StudyRunner:
                 ) -> tuple[Baseline, optuna.Study]:
         """The tuning split's baseline (measured once) and the study (created or resumed), with
         the baseline recorded on it: what every way of running trials starts from."""
+        self.check_model()
+        self._check_existing()  # a resume with other settings is refused before any measuring
         baseline = self.baseline("tune", progress=progress)
         study = self.create_or_resume()
         study.set_user_attr("baseline_tune", json.loads(baseline.to_json()) | {"scores": None})

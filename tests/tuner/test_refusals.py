@@ -1,0 +1,96 @@
+"""Mistakes refused in one line before anything is written: spec types and ranges, a bad
+``[search]`` table, a resume with other settings, a prompt that does not fit, output paths and a
+read-only database (issue 15, items 2 and 3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuner import StudyRunner, StudySpec, UsageError, load_spec
+from tuner.errors import StudyMismatchError
+
+
+def _one_line(result) -> str:
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--seed", "-1"], "--seed must be in 0..4294967295"),
+    (["--seed", "99999999999"], "--seed must be in 0..4294967295"),
+    (["--trials", "100000000"], "must be at most 10,000,000"),
+    (["--tolerance", "1000"], "--tolerance must be in [0, 100]"),
+    (["--cache", "sometimes"], "is not one of"),
+])
+def test_bad_flags_write_nothing(flags, message, cli, tmp_path):
+    db = tmp_path / "s.db"
+    result = cli(["optimize", "--task", "arith", "--storage", f"sqlite:///{db}", *flags])
+    assert result.exit_code == 2 and message in _one_line(result)
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("line, message", [
+    ("batch_size = 1.5", "`batch_size` must be an integer, got 1.5"),
+    ('seed = "x"', "`seed` must be an integer, got 'x'"),
+    ("search = 3", "`search` must be a table"),
+    ("decoding = 3", "`decoding` must be a table"),
+    ("[search]\ntau_conf = 7.0", "`tau_conf` = 7.0 is out of range"),
+    ("[search]\nwindow = { low = 0, high = 3 }", "`window` = 0 is out of range"),
+])
+def test_bad_specs_write_nothing(line, message, cli, tmp_path):
+    spec = tmp_path / "arith.toml"
+    spec.write_text(f'task = "arith"\n{line}\n')
+    db = tmp_path / "s.db"
+    result = cli(["optimize", "--task", "arith", "--spec", str(spec), "--storage",
+                  f"sqlite:///{db}"])
+    assert result.exit_code == 2 and message in _one_line(result)
+    assert not db.exists()
+
+
+def test_a_resume_with_other_settings_is_refused_before_measuring(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = load_spec("arith").with_overrides(n_tune=8, trials=1)
+    StudyRunner(spec, storage=url, study_name="s").create_or_resume()
+    measured = []
+    other = StudyRunner(spec.with_overrides(n_tune=12), storage=url, study_name="s")
+    monkeypatch.setattr(other, "baseline", lambda *a, **k: measured.append(1))
+    with pytest.raises(StudyMismatchError, match="n_tune"):
+        other.prepare()
+    assert not measured
+
+
+def test_a_prompt_that_does_not_fit_is_refused_before_writing(tmp_path):
+    db = tmp_path / "s.db"
+    spec = load_spec("arith").with_overrides(n_tune=8, gen_length=512, block_length=512)
+    with pytest.raises(UsageError, match="exceeds the 512 positions"):
+        StudyRunner(spec, storage=f"sqlite:///{db}").prepare()
+    assert not db.exists()
+
+
+def test_export_to_a_folder_or_a_missing_folder_is_refused(cli, tmp_path):
+    for target, message in ((tmp_path, "is a folder"),
+                            (tmp_path / "nope" / "p.json", "does not exist")):
+        result = cli(["export", "--study", "x", "--best", "-o", str(target),
+                      "--storage", f"sqlite:///{tmp_path / 's.db'}"])
+        assert result.exit_code == 2 and message in _one_line(result)
+
+
+def test_a_read_only_database_is_one_line(cli, tmp_path):
+    db = tmp_path / "s.db"
+    spec = load_spec("arith").with_overrides(n_tune=8)
+    StudyRunner(spec, storage=f"sqlite:///{db}", study_name="s").create_or_resume()
+    # opened read-only (SQLite's URI mode=ro): refused even for root, unlike a chmod
+    url = f"sqlite:///file:{db}?mode=ro&uri=true"
+    result = cli(["optimize", "--task", "arith", "--n-tune", "8", "--study", "s", "--trials", "1",
+                  "--storage", url])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    last = result.stderr.strip().splitlines()[-1]
+    assert "the study database refused the operation" in last and "readonly" in last
+
+
+def test_spec_types_are_checked_in_the_api():
+    with pytest.raises(UsageError, match="`n_tune` must be an integer"):
+        StudySpec(task="arith", n_tune=True)
