@@ -171,6 +171,7 @@ def optimize(
             base, study_obj = runner.prepare(progress)
         err.print(f"baseline (full-step, {base.n} tuning examples): accuracy {base.accuracy:.1%}, "
                   f"mean NFE {base.mean_nfe:.2f}", highlight=False)
+        _say_who_else(runner, study_obj)
         if init_only:
             out.print(f"study {runner.study_name} ready in {runner.url_masked}: "
                       f"{len(study_obj.trials)} trials so far (warm starts included).",
@@ -183,6 +184,21 @@ def optimize(
             study_obj = _here(runner, (base, study_obj), target)
         out.print(_front_table(study_obj, f"Pareto front of {runner.study_name} "
                                           f"({len(study_obj.trials)} trials)"))
+
+
+def _say_who_else(runner, study_obj) -> None:
+    """On a resume: trials of dead workers failed and queued again, and trials still running on
+    other workers."""
+    from optuna.trial import TrialState
+
+    from .study import count_states
+
+    if runner.recovered:
+        err.print(f"{runner.recovered} trial(s) of a stopped worker failed (no heartbeat for the "
+                  "grace period) and queued again.", highlight=False)
+    running = count_states(study_obj)[TrialState.RUNNING]
+    if running:
+        err.print(f"{running} trial(s) running on other workers.", highlight=False)
 
 
 def _check_run_flags(spec, *, trials: int | None, target: int | None, workers: int) -> None:
@@ -255,7 +271,7 @@ def baseline(
     with errors():
         spec = load_spec(task, spec_path).with_overrides(model=model, n_tune=n_tune,
                                                          n_test=n_test, data=data)
-        runner = StudyRunner(spec, storage=storage, device=device)
+        runner = StudyRunner(spec, storage=storage, device=device, tuning=False)
         table = Table(title=f"full-step baseline: {spec.task} / {spec.model}")
         for column in ("split", "examples", "accuracy", "mean NFE"):
             table.add_column(column, justify="right")
@@ -292,10 +308,16 @@ def eval_(
         spec, chosen = _eval_spec(load_spec(task, spec_path), profile, strategy, params,
                                   model=model, data=data, cache=cache,
                                   **({"n_tune": n} if split == "tune" else {"n_test": n}))
-        runner = StudyRunner(spec, storage=storage, device=device, reuse=False)
+        runner = StudyRunner(spec, storage=storage, device=device, reuse=False, tuning=False)
         base = runner.baseline(split)
+        evaluator, reference = runner.evaluation.evaluator(split), None
+        if chosen.needs_reference:  # the oracle: the full-step tokens are its reference
+            full = runner.baseline_settings
+            with bar("full-step reference") as progress:
+                reference = evaluator.run(sampler.strategies.Fixed.full_step(full), settings=full,
+                                          keep_tokens=True, progress=progress).tokens
         with bar(f"{chosen.name} on {split}") as progress:
-            result = runner.evaluation.evaluator(split).run(chosen, progress=progress)
+            result = evaluator.run(chosen, reference=reference, progress=progress)
         figures = _eval_figures(spec, chosen, result, base, split)
         if as_json:
             print(json.dumps(figures))

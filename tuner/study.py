@@ -38,7 +38,7 @@ from .tasks import hash_examples
 
 __all__ = ["StudyRunner", "Baseline", "quality_per_step", "front", "default_study_name",
            "BASELINES_STUDY", "trial_metrics", "trial_settings", "searched_values", "format_values", "hypervolume", "run_to_target",
-           "count_states", "WORKER"]
+           "count_states", "fail_stale", "WORKER"]
 
 BASELINES_STUDY = "__baselines__"
 """A study holding no trials: its attributes store full-step baselines, shared by all studies."""
@@ -81,12 +81,15 @@ class StudyRunner:
     def __init__(self, spec: StudySpec, *, storage: str | None = None, study_name: str | None = None,
                  device: str | None = None, model: DiffusionModel | None = None,
                  cache_bytes: int = 1 << 30, reuse: bool = True, racing: bool = True,
-                 worker: str | None = None) -> None:
+                 worker: str | None = None, tuning: bool = True) -> None:
         self.spec = spec
         self.worker = worker  # who runs trials alongside others (seeds the sampler apart)
+        self.recovered = 0  # trials of dead workers failed (and queued again) by prepare()
         self.evaluation = Evaluation(spec, device=device, model=model, cache_bytes=cache_bytes,
                                      reuse=reuse)
-        self.space, self.fixed = search_space(spec.strategy, spec.decoding, spec.search)
+        # what the trials search (``tuning=False``: a runner that only measures, e.g. `tuner eval`)
+        self.space, self.fixed = search_space(spec.strategy, spec.decoding, spec.search) \
+            if tuning else ({}, {})
         self.url = resolve_url(storage)
         check_url(self.url)
         self.study_name = study_name or default_study_name(spec)
@@ -240,6 +243,7 @@ class StudyRunner:
         baseline = self.baseline("tune", progress=progress)
         study = self.create_or_resume()
         study.set_user_attr("baseline_tune", json.loads(baseline.to_json()) | {"scores": None})
+        self.recovered = fail_stale(study)
         return baseline, study
 
     def _initialise(self, study: optuna.Study) -> optuna.Study:
@@ -315,6 +319,20 @@ class StudyRunner:
         return study
 
 
+def fail_stale(study: optuna.Study) -> int:
+    """Fail the study's running trials whose worker stopped beating (killed, lost) for longer
+    than the grace period; each is queued again for another worker (up to the storage's retry
+    limit). Returns how many were failed. Every run that joins a study does this first, so a dead
+    worker's trial neither stays RUNNING nor waits for the next ``--target`` run."""
+    from optuna.storages import fail_stale_trials
+
+    before = count_states(study)[TrialState.RUNNING]
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.9, still in 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        fail_stale_trials(study)
+    return before - count_states(study)[TrialState.RUNNING]
+
+
 def count_states(study: optuna.Study) -> Counter:
     """How many of the study's trials are in each state (``Counter`` keyed by ``TrialState``)."""
     return Counter(t.state for t in study.get_trials(deepcopy=False))
@@ -332,16 +350,12 @@ def run_to_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any],
     dead worker's trial is retried rather than left running. It returns once the target is met
     and nothing runs. ``storage`` (the study's) sets the polling interval to its heartbeat. Workers that look at the same moment may overshoot by a trial or so.
     """
-    from optuna.storages import fail_stale_trials
-
     interval = storage.get_heartbeat_interval() if hasattr(
         storage, "get_heartbeat_interval") else None
     poll_s = poll_s or float(interval or 1)
     began = time.monotonic()
     while timeout is None or time.monotonic() - began < timeout:
-        with warnings.catch_warnings():  # "experimental" since Optuna 2.9, still in 5
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            fail_stale_trials(study)
+        fail_stale(study)
         trials = study.get_trials(deepcopy=False)
         n = Counter(t.state for t in trials)
         done, running = n[TrialState.COMPLETE], n[TrialState.RUNNING]

@@ -84,6 +84,8 @@ class Strategy(ABC):
     Params: ClassVar[type[StrategyParams]]
     tunable: ClassVar[bool] = True
     """Whether the tuner searches this strategy (the oracle needs a reference decode: it is not)."""
+    needs_reference: ClassVar[bool] = False
+    """Whether `generate` must be given ``reference`` tokens (the oracle: a full-step decode)."""
 
     def __init__(self, params: StrategyParams | Mapping[str, Any] | None = None) -> None:
         if params is None or isinstance(params, Mapping):

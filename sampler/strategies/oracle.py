@@ -29,6 +29,7 @@ class Oracle(Strategy):
     name = "oracle"
     Params = OracleParams
     tunable = False
+    needs_reference = True
 
     def reset(self, context: GenerationContext) -> None:
         ref = context.reference

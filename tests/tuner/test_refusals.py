@@ -94,3 +94,44 @@ def test_a_read_only_database_is_one_line(cli, tmp_path):
 def test_spec_types_are_checked_in_the_api():
     with pytest.raises(UsageError, match="`n_tune` must be an integer"):
         StudySpec(task="arith", n_tune=True)
+
+
+def test_a_resume_fails_a_dead_worker_s_trial_and_queues_it_again(tmp_path, monkeypatch):
+    """Issue 15 item 6: a killed worker's RUNNING trial is failed (and retried) by the next run
+    that joins the study, not left RUNNING by a plain `--trials N` resume."""
+    import time
+
+    from optuna.trial import TrialState
+
+    monkeypatch.setenv("TUNER_HEARTBEAT_INTERVAL", "1")
+    monkeypatch.setenv("TUNER_GRACE_PERIOD", "2")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = load_spec("arith").with_overrides(n_tune=8)
+    runner = StudyRunner(spec, storage=url, study_name="s")
+    study = runner.create_or_resume()
+    with pytest.warns(UserWarning, match="Heartbeat"):  # Optuna: ask() outside optimize()
+        dead = study.ask()  # a worker took this trial, beat once, and was killed
+    runner.storage.record_heartbeat(dead._trial_id)
+    time.sleep(3)
+    again = StudyRunner(spec, storage=url, study_name="s")
+    from tuner import Baseline
+
+    monkeypatch.setattr(again, "baseline", lambda *a, **k: Baseline(1.0, 10.0, 8))
+    _, resumed = again.prepare()
+    assert again.recovered == 1
+    states = {t.number: t.state for t in resumed.get_trials(deepcopy=False)}
+    assert states[dead.number] == TrialState.FAIL
+    retried = [t for t in resumed.get_trials(deepcopy=False)
+               if t.system_attrs.get("failed_trial") == dead.number]
+    assert retried and retried[0].state == TrialState.WAITING
+
+
+def test_eval_of_the_oracle_decodes_its_full_step_reference(cli, storage):
+    import json
+
+    result = cli(["eval", "--task", "arith", "--strategy", "oracle", "--n", "8", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    # the oracle reproduces full-step in fewer passes
+    assert figures["accuracy"] == figures["baseline_accuracy"]
+    assert figures["mean_nfe"] < figures["baseline_mean_nfe"]
