@@ -24,8 +24,8 @@ class Trace:
         confidence: its top-1 probability at that moment.
         persistence: how many consecutive steps its top-1 token had stayed the same.
         js: JS divergence (nats) of its distribution to the previous step (+inf at the first step).
-        cause: index into :data:`CAUSES`: the strategy's rule, the ``min_commit`` progress rule,
-            the exhausted step budget, or EOS fill.
+        cause: uint8 index into :data:`CAUSES`: the strategy's rule, the ``min_commit`` progress
+            rule, the exhausted step budget, or EOS fill (:meth:`cause_names` gives the names).
     """
 
     step: Tensor
@@ -42,6 +42,10 @@ class Trace:
         return cls(step=z(torch.long), confidence=z(torch.float32), persistence=z(torch.long),
                    js=torch.full((batch, gen_length), torch.nan, device=device),
                    cause=z(torch.uint8))
+
+    def cause_names(self) -> list[list[str]]:
+        """``cause`` as names, one list per sequence: ``[["rule", "min_commit", ...], ...]``."""
+        return [[CAUSES[code] for code in row] for row in self.cause.tolist()]
 
     def committed_at(self, row: int, step: int) -> Tensor:
         """Positions (indices into the generated span) of sequence ``row`` committed at ``step``."""

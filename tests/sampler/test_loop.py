@@ -136,3 +136,14 @@ def test_mask_token_is_never_written():
 
     out = sampler.generate(FakeModel(fn), torch.tensor([[4]]), strategy="threshold", gen_length=G)
     assert out.generated[0].tolist() == [7] * G
+
+
+def test_trace_names_its_causes():
+    answer = torch.arange(3, 11)
+    model = positional_model(answer, torch.full((G,), 0.3))
+    out = sampler.generate(model, torch.tensor([[4], [4]]), strategy="threshold",
+                           params={"threshold": 0.9}, gen_length=G, block_length=4, max_steps=4,
+                           trace=True)
+    assert out.trace.cause.dtype == torch.uint8                 # the codes stay as they were
+    expected = ["min_commit", "budget", "budget", "budget"] * 2
+    assert out.trace.cause_names() == [expected, expected]
