@@ -147,7 +147,7 @@ def optimize(
                                         "starts, and stop (what one init job does before workers)"),
 ) -> None:
     """Search the strategy's thresholds for TASK; creates the study or resumes it."""
-    from .study import WORKER, StudyRunner
+    from .study import StudyRunner
 
     with errors():
         spec = load_spec(task, spec_path).with_overrides(
@@ -155,10 +155,8 @@ def optimize(
             sampler=sampler_name, n_tune=n_tune, accuracy_floor=accuracy_floor,
             tolerance=tolerance, seed=seed, data=data, cache=cache)
         _check_run_flags(spec, trials=trials, target=target, workers=workers)
-        # --target is how workers join a study together: each seeds its sampler apart
         runner = StudyRunner(spec, storage=storage, study_name=study, device=device,
-                             reuse=not no_reuse, racing=not no_racing,
-                             worker=WORKER if target is not None else None)
+                             reuse=not no_reuse, racing=not no_racing)
         if workers > 1:
             from .workers import check_shared_storage
 

@@ -4,7 +4,9 @@ PostgreSQL for several workers, with heartbeats so that a dead worker's trial is
 from __future__ import annotations
 
 import os
+import random
 import re
+import time
 import warnings
 from pathlib import Path
 
@@ -144,6 +146,33 @@ def is_sqlite(url: str) -> bool:
     return _parse(url).get_backend_name() == "sqlite"
 
 
+SQLITE_BUSY_TIMEOUT = 60  # seconds a SQLite writer waits for another process's lock
+_SCHEMA_RACES = ("already exists", "duplicate key", "unique constraint failed",
+                 "database is locked", "pg_type_typname_nsp_index")
+"""What a process sees when another one creates the same fresh database at the same moment."""
+
+
+def _create(url: str, engine_kwargs: dict, interval: int, grace: int,
+            attempts: int = 8) -> RDBStorage:
+    """The RDB storage; on a fresh database that several workers create at the same instant,
+    the losers of the schema-creation race retry (the winner's tables then exist)."""
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=interval,
+                    grace_period=grace,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                        max_retry=MAX_RETRY))
+        except Exception as err:  # sqlalchemy's IntegrityError / OperationalError / ProgrammingError
+            text = f"{err} {err.__cause__ or ''}".lower()
+            if attempt + 1 == attempts or not any(race in text for race in _SCHEMA_RACES):
+                raise
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+    raise AssertionError("unreachable")
+
+
 def open_storage(url: str | None = None, *, create: bool = True) -> RDBStorage:
     """An Optuna RDB storage for ``url`` with heartbeats (retrying stale trials) and, for
     PostgreSQL, ``pool_pre_ping``. Raises :class:`StorageError` with one line on failure."""
@@ -163,13 +192,12 @@ def open_storage(url: str | None = None, *, create: bool = True) -> RDBStorage:
                                    "`tuner optimize` first or pass --storage.")
     else:
         engine_kwargs["pool_pre_ping"] = True
+    if parsed.get_backend_name() == "sqlite":
+        # several processes on one file (workers started together): wait for the lock, not fail
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
     interval, grace = heartbeat_settings()
     try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5, but needed
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=interval, grace_period=grace,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+        return _create(url, engine_kwargs, interval, grace)
     except ImportError as err:
         raise StorageError(f"storage {mask_url(url)} needs a database driver: "
                            f"{scrub(str(err.msg), url)}. For PostgreSQL: pip install "

@@ -81,9 +81,9 @@ class StudyRunner:
     def __init__(self, spec: StudySpec, *, storage: str | None = None, study_name: str | None = None,
                  device: str | None = None, model: DiffusionModel | None = None,
                  cache_bytes: int = 1 << 30, reuse: bool = True, racing: bool = True,
-                 worker: str | None = None, tuning: bool = True) -> None:
+                 worker: str = WORKER, tuning: bool = True) -> None:
         self.spec = spec
-        self.worker = worker  # who runs trials alongside others (seeds the sampler apart)
+        self.worker = worker  # this process (host:pid): seeds a joining process's sampler apart
         self.recovered = 0  # trials of dead workers failed (and queued again) by prepare()
         self.evaluation = Evaluation(spec, device=device, model=model, cache_bytes=cache_bytes,
                                      reuse=reuse)
@@ -199,13 +199,14 @@ class StudyRunner:
         return base
 
     # ---- the study ----------------------------------------------------------------------------
-    def _sampler(self, resumed_at: int = 0) -> optuna.samplers.BaseSampler:
-        """The Optuna sampler of this process. A study's creator seeds it with the spec's seed.
-        A process that joins or resumes a study holding ``resumed_at`` trials seeds it with
-        (seed, resumed_at, worker): a plain resume is reproducible and does not repeat the points
-        of the first run; workers that join together (``--target``, ``--workers``) get different
-        seeds, so they explore different points."""
-        if not resumed_at and self.worker is None:
+    def _sampler(self, resumed_at: int | None = None) -> optuna.samplers.BaseSampler:
+        """The Optuna sampler of this process. The study's creator seeds it with the spec's seed,
+        so a study run by one process from start to end is reproducible. A process that joins or
+        resumes a study holding ``resumed_at`` trials seeds it with (seed, resumed_at, worker):
+        it does not replay the points of the first run, and workers that start together (any
+        number, on one study) explore different points. Several workers are not reproducible:
+        which worker runs which trial, and when, is not."""
+        if resumed_at is None:
             return make_sampler(self.spec.sampler, self.spec.seed)
         mix = hashlib.sha256(json.dumps([self.spec.seed, resumed_at, self.worker]).encode())
         return make_sampler(self.spec.sampler, int.from_bytes(mix.digest()[:4], "little"))

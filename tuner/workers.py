@@ -81,10 +81,10 @@ def run_workers(job: WorkerJob, workers: int, study: optuna.Study, *, url: str,
 def work(job: WorkerJob) -> None:
     """Run ``job`` in this process (the storage URL from the environment)."""
     from .spec import StudySpec
-    from .study import WORKER, StudyRunner
+    from .study import StudyRunner
 
     runner = StudyRunner(StudySpec.from_dict(job.spec), study_name=job.study, device=job.device,
-                         reuse=job.reuse, racing=job.racing, worker=WORKER)
+                         reuse=job.reuse, racing=job.racing)
     runner.optimize(target=job.target)
 
 
