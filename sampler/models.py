@@ -185,7 +185,7 @@ def _raw_config(path: str) -> dict[str, Any]:
     from transformers import PretrainedConfig
 
     try:
-        config, _ = PretrainedConfig.get_config_dict(path)
+        config, _ = PretrainedConfig.get_config_dict(path, local_files_only=_cached_only(path))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot find model {path!r}: not a bundled name, a local folder with a "
                          f"config.json, or a reachable hub id ({err.__class__.__name__}).") from None
@@ -193,17 +193,77 @@ def _raw_config(path: str) -> dict[str, Any]:
 
 
 def _local_folder(path: str) -> Path:
-    """A local folder with the checkpoint of ``path`` (a folder already, or a hub id downloaded)."""
+    """A local folder with the checkpoint of ``path`` (a folder already, or a hub id downloaded,
+    or read from the hub's local cache when the hub cannot be reached)."""
     if Path(path).is_dir():
         return Path(path)
     from huggingface_hub import snapshot_download
 
     patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "*.jinja"]
     try:
-        return Path(snapshot_download(path, allow_patterns=patterns))
+        return Path(snapshot_download(path, allow_patterns=patterns,
+                                      local_files_only=_cached_only(path)))
+    except ModelError:
+        raise
     except Exception as err:  # the hub client raises many kinds; all mean "not reachable"
         raise ModelError(f"cannot download model {path!r} from the hub "
                          f"({err.__class__.__name__}); pass a local folder instead.") from None
+
+
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hugging Face hub cannot be reached now, or None if it can: an offline variable is
+    set, or one TCP connection to the hub (through the HTTPS proxy if one is set) failed. One
+    quick try: the hub client's own retries take half a minute to say the same."""
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    for name in _OFFLINE_VARIABLES:
+        if os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
+            return f"{name} is set"
+    endpoint = urllib.parse.urlsplit(constants.ENDPOINT)
+    target = endpoint
+    proxy = urllib.request.getproxies().get(endpoint.scheme)
+    if proxy and not urllib.request.proxy_bypass(endpoint.hostname or ""):
+        target = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        socket.create_connection((target.hostname, port), timeout=timeout).close()
+    except (OSError, ValueError):
+        return f"{target.hostname}:{port} cannot be reached"
+    return None
+
+
+def _cached_only(path: str) -> bool:
+    """Whether hub id ``path`` must be read from the hub's local cache: False when the hub can be
+    reached (or ``path`` is no hub id, for the caller to refuse), True when it cannot but the model
+    is cached; a one-line ``ModelError`` saying what to do when neither."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(path)
+    except HFValidationError:
+        return False
+    reason = _hub_unreachable()
+    if reason is None:
+        return False
+    if isinstance(try_to_load_from_cache(path, "config.json"), str):
+        return True
+    from . import zoo
+
+    bundled = [name for name, folder in zoo.BUNDLED_MODELS.items()
+               if (folder / "config.json").is_file()]
+    raise ModelError(
+        f"cannot find model {path!r}: not a local folder, not in the hub's cache, and the hub "
+        f"cannot be reached to download it ({reason}); give a local folder with its checkpoint "
+        f"(tuner: --model DIR), a bundled model ({', '.join(bundled)}), or run where the hub is "
+        "reachable (an 8B model also needs a GPU).")
 
 
 def _device_and_dtype(device: str | torch.device | None, dtype: torch.dtype | str | None,
@@ -247,6 +307,8 @@ def _network(cls: type[DiffusionModel], path: str, config: dict[str, Any], displ
 
     if issubclass(cls, NativeModel):
         return load_native_network(Path(path), config, device=device, dtype=dtype, family=cls.kind)
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()  # its "Loading weights" bar, on every load
     try:
         network = getattr(transformers, cls.auto_class).from_pretrained(
             path, trust_remote_code=cls.trust_remote_code, dtype=dtype)
@@ -259,6 +321,9 @@ def _network(cls: type[DiffusionModel], path: str, config: dict[str, Any], displ
             f"the remote code of {display!r} fails under transformers {transformers.__version__} "
             f"({err.__class__.__name__}: {err}); such code usually needs transformers 4.57.x "
             "(pip install 'transformers==4.57.6').") from None
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
     return network.to(device).eval()
 
 

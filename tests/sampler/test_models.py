@@ -102,3 +102,63 @@ def test_load_model_of_an_unknown_name_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match="cannot find model"):
         sampler.load_model(str(tmp_path / "missing"), device="cpu")
+
+
+# ---- a hub id where the hub cannot be reached: one quick check, one line, what to do ------------
+
+def _no_hub(monkeypatch, port):
+    """The hub's endpoint on a loopback port nobody listens on; no proxy, no offline variable."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTP_PROXY", "HTTPS_PROXY",
+                 "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("offline", [False, True], ids=["unreachable", "HF_HUB_OFFLINE"])
+def test_an_uncached_hub_id_without_the_hub_fails_at_once_saying_what_to_do(
+        offline, monkeypatch, free_port):
+    import time
+
+    _no_hub(monkeypatch, free_port())
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    with pytest.raises(ModelError) as caught:
+        sampler.load_model("nobody-here/no-such-model-18", device="cpu")
+    assert time.perf_counter() - started < 5           # no retries (they took 26 s)
+    message = str(caught.value)
+    assert "\n" not in message and "cannot find model 'nobody-here/no-such-model-18'" in message
+    assert ("HF_HUB_OFFLINE is set" if offline else "127.0.0.1") in message
+    for what_to_do in ("--model DIR", "tiny-arith", "GPU"):
+        assert what_to_do in message
+
+
+def test_a_cached_hub_id_loads_from_the_cache_when_the_hub_cannot_be_reached(
+        tmp_path, monkeypatch, free_port):
+    import time
+
+    from huggingface_hub import constants
+
+    from .test_native_loading import _save
+
+    repo, revision = tmp_path / "hub" / "models--someone--tiny-llada", "0" * 40
+    _save(repo / "snapshots" / revision, "llada")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    _no_hub(monkeypatch, free_port())
+    started = time.perf_counter()
+    model = sampler.load_model("someone/tiny-llada", device="cpu")
+    assert time.perf_counter() - started < 10 and isinstance(model, LLaDAModel)
+
+
+def test_loading_prints_no_weight_loading_bar(tmp_path, capfd):
+    import transformers.utils.logging as hf_logging
+
+    _save_tiny(tmp_path)
+    enabled = hf_logging.is_progress_bar_enabled()
+    sampler.load_model(tmp_path, device="cpu")
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled() == enabled     # the user's setting is restored
