@@ -8,6 +8,7 @@ production; a profile's metrics are these figures.
 from __future__ import annotations
 
 import datetime
+import math
 from typing import Any, Callable
 
 import optuna
@@ -18,7 +19,7 @@ from sampler import ModelInfo, Profile, Provenance, make_strategy, save_profile
 
 from .engine import production_timing
 from .errors import UsageError
-from .figures import relative_figures
+from .figures import Baseline, relative_figures
 from .pareto import front, trial_metrics
 from .storage import mask_url
 from .study import StudyRunner, trial_settings
@@ -40,12 +41,45 @@ def _stored(study: optuna.Study, number: int, split: str) -> dict[str, Any] | No
     return figures if figures and production_timing(figures) else None
 
 
+class _Examples:
+    """One ``progress(done, total)`` counted in examples over several decodes of a split of
+    ``per_decode`` examples: the total is set before anything runs, and a decode that was stored
+    (it never reports) is taken off it."""
+
+    def __init__(self, progress: Callable[[int, int], Any] | None, per_decode: int,
+                 decodes: int) -> None:
+        self.progress, self.per_decode = progress, per_decode
+        self.total, self.done = per_decode * decodes, 0
+        self._report(0)
+
+    def _report(self, done: int) -> None:
+        if self.progress is not None:
+            self.progress(done, self.total)
+
+    def decode(self, run: Callable[[Callable[[int, int], Any]], Any]) -> Any:
+        """``run(callback)``: the next decode, reporting through ``callback(done, total)``."""
+        reported = False
+
+        def callback(done: int, total: int) -> None:
+            nonlocal reported
+            reported = True
+            self._report(self.done + done)
+
+        result = run(callback)
+        if reported:
+            self.done += self.per_decode
+        else:
+            self.total -= self.per_decode
+            self._report(self.done)
+        return result
+
+
 def _validate_trial(runner: StudyRunner, study: optuna.Study, trial: FrozenTrial, split: str,
-                    progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
+                    baseline: Baseline, progress: Callable[[int, int], Any] | None = None
+                    ) -> dict[str, Any]:
     """Decode ``split`` with the trial's params, without forward-pass reuse: the held-out
     timings are what the profile costs in production (reuse is exact, so accuracy and NFE are
     the same either way)."""
-    baseline = runner.baseline(split)
     params, settings = trial_settings(runner.spec, trial)
     strategy = make_strategy(runner.spec.strategy, params)
     result = runner.evaluation.evaluator(split, reuse=False).run(strategy, settings=settings,
@@ -56,18 +90,33 @@ def _validate_trial(runner: StudyRunner, study: optuna.Study, trial: FrozenTrial
     return figures
 
 
+def _held_out_figures(runner: StudyRunner, study: optuna.Study, trials: list[FrozenTrial],
+                      split: str, progress: Callable[[int, int], Any] | None
+                      ) -> dict[int, dict[str, Any]]:
+    """The held-out figures of ``trials``: stored ones read, the others decoded after the split's
+    full-step baseline (itself measured once). ``progress(done, total)`` counts the examples of
+    all these decodes, its total known before the first one starts."""
+    figures = {t.number: _stored(study, t.number, split) for t in trials}
+    todo = [t for t in trials if figures[t.number] is None]
+    if not todo:
+        return figures
+    examples = _Examples(progress, len(runner.evaluation.examples(split)), len(todo) + 1)
+    baseline = examples.decode(lambda report: runner.baseline(split, progress=report))
+    for trial in todo:
+        figures[trial.number] = examples.decode(
+            lambda report: _validate_trial(runner, study, trial, split, baseline, report))
+    return figures
+
+
 def validate(runner: StudyRunner, split: str = "test",
              progress: Callable[[int, int], Any] | None = None) -> dict[int, dict[str, Any]]:
-    """Held-out figures of every trial on the (feasible) Pareto front, measured once each."""
+    """Held-out figures of every trial on the (feasible) Pareto front, measured once each.
+    ``progress(done, total)``: examples decoded, over the baseline and every trial measured."""
     study = runner.load()
     trials = front(study.trials) or front(study.trials, feasible_only=False)
     if not trials:
         raise UsageError(f"study {runner.study_name!r} has no complete trial to validate yet.")
-    out = {}
-    for trial in trials:
-        out[trial.number] = _stored(study, trial.number, split) or \
-            _validate_trial(runner, study, trial, split, progress)
-    return out
+    return _held_out_figures(runner, study, trials, split, progress)
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
@@ -91,8 +140,7 @@ def export(runner: StudyRunner, path: str, *, trial_number: int | None = None,
         if not matches or "params" not in matches[0].user_attrs:
             raise UsageError(f"study {runner.study_name!r} has no finished trial {trial_number}.")
         trial = matches[0]
-    figures = _stored(study, trial.number, split) or _validate_trial(runner, study, trial, split,
-                                                                     progress)
+    figures = _held_out_figures(runner, study, [trial], split, progress)[trial.number]
     model = runner.evaluation.model
     params, settings = trial_settings(runner.spec, trial)
     profile = Profile(
@@ -101,7 +149,8 @@ def export(runner: StudyRunner, path: str, *, trial_number: int | None = None,
         decoding=settings,
         model=ModelInfo(name=model.name, adapter=model.kind, logit_shift=model.logit_shift),
         task=runner.spec.task,
-        metrics={k: float(v) for k, v in figures.items()},
+        # a profile holds finite figures only (e.g. no tokens/s of a decode timed at 0 s)
+        metrics={k: float(v) for k, v in figures.items() if math.isfinite(float(v))},
         provenance=Provenance(
             study=runner.study_name, trial=trial.number, storage=mask_url(runner.url),
             data_hash=runner.evaluation.data_hash,

@@ -39,7 +39,7 @@ class StrategyParams:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "StrategyParams":
-        return from_mapping(cls, data or {}, f"{cls._owner()} params")
+        return from_mapping(cls, {} if data is None else data, f"{cls._owner()} params")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -126,8 +126,8 @@ def test_data_errors_are_one_line(tmp_path, monkeypatch):
 def test_scores_are_memoised(tmp_path, monkeypatch):
     task = HumanEvalTask(write_jsonl(tmp_path / "he.jsonl", synthetic_rows()))
     calls = []
-    real = humaneval.run_python
-    monkeypatch.setattr(humaneval, "run_python", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = humaneval.run_tests
+    monkeypatch.setattr(humaneval, "run_tests", lambda *a, **k: calls.append(1) or real(*a, **k))
     ex = task.examples("test", 1)[0]
     assert [task.score(ex, ex.answer) for _ in range(3)] == [1.0, 1.0, 1.0]
     assert len(calls) == 1
@@ -144,6 +144,9 @@ def test_hostile_completions_score_zero_and_leave_no_trace(tmp_path):
         f"    import os\n    os.system('true')\n{body}",
         "    while True:\n        pass\n",                                   # never returns
         f"{body}\nimport sys\nsys.exit(0)\n",                                # skips the tests
+        f"{body}\nimport os\nos._exit(0)\n",                                 # exits "successfully"
+        "    class Yes:\n        def __eq__(self, other):\n            return True\n"
+        "    return Yes()\n",                                                # always equal
     ]:
         assert task.score(ex, completion) == 0.0, completion
     assert not escape.exists()

@@ -7,8 +7,9 @@ given instead with ``--data PATH`` or ``TUNER_HUMANEVAL_FILE``, and then the pac
 
 Splits: a seeded shuffle of the problems; ``tune`` is the first :data:`TUNE_SIZE`, ``test`` the
 rest, so the two never overlap. The prompt is the problem's code (plain code completion). A
-completion is cut at the first top-level stop sequence, appended to the prompt with the problem's
-tests and ``check(entry_point)``, and run in :func:`tuner.sandbox.run_python`: 1.0 when it passes.
+completion is cut at the first top-level stop sequence and appended to the prompt; the problem's
+tests run on it through :func:`tuner.sandbox.run_tests` (the completion and the tests in separate
+sandboxed processes): 1.0 when ``check(entry_point)`` passes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from ..sandbox import run_python
+from ..sandbox import run_tests
 from .base import Example, Task
 
 __all__ = ["HumanEvalTask", "STOP_SEQUENCES", "TUNE_SIZE", "build_program", "truncate_completion"]
@@ -138,14 +139,21 @@ class HumanEvalTask(Task):
     def _load(self, split: str) -> list[Example]:
         return self._splits[split]
 
-    def program(self, example: Example, completion: str) -> str:
-        """The program :meth:`score` runs: prompt, completion (cut), tests, ``check(entry_point)``."""
+    def _meta(self, example: Example) -> dict[str, Any]:
+        """The problem's ``test`` and ``entry_point`` (from the data when the example lacks them,
+        e.g. an Example rebuilt from its id)."""
         meta: dict[str, Any] = example.meta
-        if "test" not in meta or "entry_point" not in meta:  # e.g. an Example rebuilt from its id
+        if "test" not in meta or "entry_point" not in meta:
             row = self._problems.get(example.id)
             if row is None:
                 raise DataError(f"unknown HumanEval problem {example.id!r}.")
             meta = {"test": row["test"], "entry_point": row["entry_point"]}
+        return meta
+
+    def program(self, example: Example, completion: str) -> str:
+        """The whole program: prompt, completion (cut), tests, ``check(entry_point)`` (what
+        HumanEval's own harness runs; :meth:`score` runs its parts apart)."""
+        meta = self._meta(example)
         return build_program(example.prompt, completion, meta["test"], meta["entry_point"])
 
     def score(self, example: Example, completion: str) -> float:
@@ -160,7 +168,13 @@ class HumanEvalTask(Task):
             if key in self._scores:
                 self._scores.move_to_end(key)
                 return self._scores[key]
-        result = run_python(program, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+        # The completion runs in one sandboxed process, the tests in another that calls it with
+        # plain data: nothing the completion does (os._exit, an always-equal __eq__, patched
+        # builtins, reading the caller's frame) can make the tests pass.
+        meta = self._meta(example)
+        result = run_tests(example.prompt + truncate_completion(completion), meta["test"],
+                           meta["entry_point"], context=example.prompt,
+                           timeout_s=self.timeout_s, memory_mb=self.memory_mb)
         value = 1.0 if result.passed else 0.0
         with self._scores_lock:
             self._scores[key] = value
