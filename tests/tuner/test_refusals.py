@@ -18,6 +18,13 @@ def _one_line(result) -> str:
 
 
 @pytest.mark.parametrize("flags, message", [
+    (["--n-tune", "0"], "split sizes (n_tune, n_test) must be > 0"),
+    (["--n-tune", "-5"], "split sizes (n_tune, n_test) must be > 0"),
+    (["--timeout", "0"], "--timeout must be > 0"),
+    (["--strategy", "oracle"], "strategy 'oracle' cannot be tuned"),
+    (["--trials", "2", "--target", "3"], "give --trials (how many more) or --target"),
+    (["--objective", "budget", "--tolerance", "-1"], "--tolerance must be in [0, 100]"),
+    (["--gen-length", "33"], "must be a multiple of `block_length`"),
     (["--seed", "-1"], "--seed must be in 0..4294967295"),
     (["--seed", "99999999999"], "--seed must be in 0..4294967295"),
     (["--trials", "100000000"], "must be at most 10,000,000"),
@@ -66,6 +73,24 @@ def test_a_prompt_that_does_not_fit_is_refused_before_writing(tmp_path):
     spec = load_spec("arith").with_overrides(n_tune=8, gen_length=512, block_length=512)
     with pytest.raises(UsageError, match="exceeds the 512 positions"):
         StudyRunner(spec, storage=f"sqlite:///{db}").prepare()
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["optimize", "--task", "arith", "--device", "bogus"], 1, "unknown device 'bogus'"),
+    (["eval", "--task", "arith", "--strategy", "threshold", "--n", "0"], 2,
+     "split sizes (n_tune, n_test) must be > 0"),
+    (["eval", "--task", "arith", "--strategy", "nope"], 1, "unknown strategy 'nope'"),
+    (["eval", "--task", "arith", "--strategy", "threshold", "--cache", "dual", "--n", "4"], 2,
+     "needs a model with a block KV cache"),
+    (["baseline", "--task", "nope"], 2, "unknown task 'nope'"),
+    (["export", "--study", "s", "--trial", "3", "--best", "-o", "x.json"], 2,
+     "give --trial N or --best"),
+])
+def test_more_mistakes_are_one_line_and_write_nothing(args, code, message, cli, tmp_path):
+    db = tmp_path / "s.db"
+    result = cli([*args, "--storage", f"sqlite:///{db}"])
+    assert result.exit_code == code and message in _one_line(result), result.output
     assert not db.exists()
 
 
