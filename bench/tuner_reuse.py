@@ -17,24 +17,36 @@ import time
 from pathlib import Path
 
 import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuner import StudyRunner, load_spec
 from tuner.study import trial_metrics
 
 
-def run(spec, storage: str, *, reuse: bool, racing: bool, model=None) -> dict:
+def run(spec, storage: str, *, reuse: bool, racing: bool, label: str, model=None) -> dict:
+    """One study of ``spec`` in ``storage``; bars on stderr count the baseline's examples and
+    the trials (the figures are the same with or without them)."""
     runner = StudyRunner(spec, storage=storage, study_name="bench", reuse=reuse, racing=racing,
                          model=model)
-    model = runner.evaluation.model
-    started = time.perf_counter()
-    baseline_rows = 0
-    if runner.evaluation.cache is not None:
-        runner.baseline("tune")
-        baseline_rows = runner.evaluation.cache.misses
-    else:
-        base = runner.baseline("tune")
-        baseline_rows = round(base.mean_nfe * base.n)
-    study = runner.optimize()
+    console = Console(stderr=True)
+    with console.status(f"{label}: loading model {runner.evaluation.model_name} ..."):
+        model = runner.evaluation.model
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        baseline = progress.add_task(f"{label}: full-step baseline (examples)",
+                                     total=len(runner.evaluation.examples("tune")))
+        trial_bar = progress.add_task(f"{label}: trials", total=spec.trials, start=False)
+
+        def on_baseline(done: int, total: int) -> None:
+            progress.update(baseline, completed=done, total=total)
+
+        started = time.perf_counter()
+        base = runner.baseline("tune", progress=on_baseline)
+        baseline_rows = (runner.evaluation.cache.misses if runner.evaluation.cache is not None
+                         else round(base.mean_nfe * base.n))
+        progress.start_task(trial_bar)
+        study = runner.optimize(on_trial=lambda study, trial: progress.advance(trial_bar))
     wall = time.perf_counter() - started
     trials = [trial_metrics(t) for t in study.trials]
     rows = baseline_rows + sum(int(m.get("forward_rows", 0)) for m in trials)
@@ -55,9 +67,10 @@ def main() -> None:
           f"{spec.n_tune} tuning examples, objective {spec.objective}, torch threads "
           f"{torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as tmp:
-        on = run(spec, f"sqlite:///{Path(tmp) / 'on.db'}", reuse=True, racing=True)
+        on = run(spec, f"sqlite:///{Path(tmp) / 'on.db'}", reuse=True, racing=True,
+                 label="reuse + racing")
         off = run(spec, f"sqlite:///{Path(tmp) / 'off.db'}", reuse=False, racing=False,
-                  model=on["model"])
+                  label="neither", model=on["model"])
     for label, r in (("reuse + racing", on), ("neither", off)):
         b = r["best"]
         best = (f"best feasible: accuracy {b['accuracy']:.1%}, mean NFE {b['mean_nfe']:.2f}, "

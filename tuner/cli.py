@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import typer
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -67,11 +69,12 @@ def errors() -> Iterator[None]:
 
 
 @contextmanager
-def bar(description: str) -> Iterator[Any]:
-    """A progress bar; yields a callback ``(done, total)``."""
+def bar(description: str, total: int | None = None) -> Iterator[Any]:
+    """A progress bar (``total``: known from the start, else from the first callback); yields a
+    callback ``(done, total)``."""
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True) as progress:
-        task = progress.add_task(description, total=None)
+        task = progress.add_task(description, total=total)
 
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -79,7 +82,55 @@ def bar(description: str) -> Iterator[Any]:
         yield update
 
 
-def _front_table(study, title: str) -> Table:
+@contextmanager
+def spinner(what: str) -> Iterator[None]:
+    """A spinner saying what runs, for a step with nothing to count (loading a model)."""
+    with err.status(what, spinner="dots"):
+        yield
+
+
+def _load_model(runner) -> None:
+    """Load the runner's model under a spinner: seconds for a bundled model, minutes for an 8B."""
+    with spinner(f"loading model {runner.evaluation.model_name} ..."):
+        runner.evaluation.model  # noqa: B018 (a cached property: this loads it)
+
+
+def _fit(table: Table) -> RenderableType:
+    """``table`` as it is where its columns fit the console; where they do not (80 columns), the
+    same rows without borders, each column as wide as its longest word, and the params column in
+    a table of its own below. No cell is ever cut: a column still too narrow folds its text."""
+    for column in table.columns:
+        column.overflow = "fold"
+    # the narrowest the table can be without cutting a word, measured unconstrained (a
+    # measurement within the console's width is clamped to it)
+    if Measurement.get(out, out.options.update_width(10_000), table).minimum <= out.width:
+        return table
+    headers = [str(column.header) for column in table.columns]
+    rows = [[str(cell) for cell in row]
+            for row in zip(*(list(column.cells) for column in table.columns))]
+    where = headers.index("params") if "params" in headers else None
+    keep = [i for i in range(len(headers)) if i != where]
+    widths = {i: max(len(word) for text in [headers[i], *(row[i] for row in rows)]
+                     for word in text.split() or [""]) for i in keep}
+    fixed = sum(widths.values()) + len(keep) - 1 <= out.width
+    compact = Table(title=table.title, caption=table.caption, box=box.SIMPLE_HEAD,
+                    padding=(0, 0), show_edge=False)
+    for i in keep:
+        compact.add_column(headers[i], justify=table.columns[i].justify, overflow="fold",
+                           width=widths[i] if fixed else None)
+    for row in rows:
+        compact.add_row(*(row[i] for i in keep))
+    if where is None:
+        return compact
+    params = Table(box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
+    params.add_column(headers[0], justify="right")
+    params.add_column("params", overflow="fold")
+    for row in rows:
+        params.add_row(row[0], row[where])
+    return Group(compact, "", params)
+
+
+def _front_table(study, title: str) -> RenderableType:
     from .study import format_values, front, searched_values, trial_metrics
     from .validate import held_out
 
@@ -94,7 +145,7 @@ def _front_table(study, title: str) -> Table:
                       f"{m['speedup']:.2f}x", f"{m['quality_per_step']:.3f}",
                       f"{v['accuracy']:.1%}" if v else "-", f"{v['mean_nfe']:.2f}" if v else "-",
                       *_speed(v), params)
-    return table
+    return _fit(table)
 
 
 HELD_OUT_TIMING = ("held-out tok/s and s/example: the held-out split decoded without forward-pass "
@@ -115,6 +166,11 @@ def _speed(figures: dict[str, Any]) -> tuple[str, str]:
 
 CacheOpt = typer.Option(None, "--cache",
                         help="block KV cache: none | prefix | dual (native LLaDA / Dream models)")
+GenLengthOpt = typer.Option(None, "--gen-length",
+                            help="tokens to generate per example (overrides the spec's "
+                                 "[decoding] gen_length)")
+BlockLengthOpt = typer.Option(None, "--block-length",
+                              help="tokens per block (default: the spec's, at most --gen-length)")
 
 
 @app.command()
@@ -136,6 +192,8 @@ def optimize(
     tolerance: Optional[float] = typer.Option(None, help="floor = full-step accuracy - PTS points"),
     seed: Optional[int] = typer.Option(None),
     cache: Optional[str] = CacheOpt,
+    gen_length: Optional[int] = GenLengthOpt,
+    block_length: Optional[int] = BlockLengthOpt,
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
     data: Optional[str] = typer.Option(None, help="local data folder (e.g. GSM8K jsonl files)"),
     spec_path: Optional[Path] = typer.Option(None, "--spec", help="study spec (default studies/TASK.toml)"),
@@ -153,7 +211,8 @@ def optimize(
         spec = load_spec(task, spec_path).with_overrides(
             model=model, strategy=strategy, trials=trials, timeout=timeout, objective=objective,
             sampler=sampler_name, n_tune=n_tune, accuracy_floor=accuracy_floor,
-            tolerance=tolerance, seed=seed, data=data, cache=cache)
+            tolerance=tolerance, seed=seed, data=data, cache=cache, gen_length=gen_length,
+            block_length=block_length)
         _check_run_flags(spec, trials=trials, target=target, workers=workers)
         runner = StudyRunner(spec, storage=storage, study_name=study, device=device,
                              reuse=not no_reuse, racing=not no_racing)
@@ -161,11 +220,12 @@ def optimize(
             from .workers import check_shared_storage
 
             check_shared_storage(runner.url)
-        runner.check_model()  # a wrong model fails here, before anything is printed or written
+        with spinner(f"loading model {runner.evaluation.model_name} ..."):
+            runner.check_model()  # a wrong model fails here, before anything is printed or written
         err.print(f"study [bold]{runner.study_name}[/] in {runner.url_masked}: task {spec.task}, "
                   f"model {spec.model}, strategy {spec.strategy}, objective {spec.objective}",
                   highlight=False)
-        with bar("full-step baseline") as progress:
+        with bar("full-step baseline", total=len(runner.evaluation.examples("tune"))) as progress:
             base, study_obj = runner.prepare(progress)
         err.print(f"baseline (full-step, {base.n} tuning examples): accuracy {base.accuracy:.1%}, "
                   f"mean NFE {base.mean_nfe:.2f}", highlight=False)
@@ -258,6 +318,8 @@ def baseline(
     storage: Optional[str] = StorageOpt,
     n_tune: Optional[int] = typer.Option(None),
     n_test: Optional[int] = typer.Option(None),
+    gen_length: Optional[int] = GenLengthOpt,
+    block_length: Optional[int] = BlockLengthOpt,
     device: Optional[str] = typer.Option(None),
     data: Optional[str] = typer.Option(None),
     spec_path: Optional[Path] = typer.Option(None, "--spec"),
@@ -267,17 +329,19 @@ def baseline(
     from .study import StudyRunner
 
     with errors():
-        spec = load_spec(task, spec_path).with_overrides(model=model, n_tune=n_tune,
-                                                         n_test=n_test, data=data)
+        spec = load_spec(task, spec_path).with_overrides(
+            model=model, n_tune=n_tune, n_test=n_test, data=data, gen_length=gen_length,
+            block_length=block_length)
         runner = StudyRunner(spec, storage=storage, device=device, tuning=False)
+        _load_model(runner)
         table = Table(title=f"full-step baseline: {spec.task} / {spec.model}")
         for column in ("split", "examples", "accuracy", "mean NFE"):
             table.add_column(column, justify="right")
         for split in ("tune", "test"):
-            with bar(f"{split} split") as progress:
+            with bar(f"{split} split", total=len(runner.evaluation.examples(split))) as progress:
                 b = runner.baseline(split, progress=progress)
             table.add_row(split, str(b.n), f"{b.accuracy:.1%}", f"{b.mean_nfe:.2f}")
-        out.print(table)
+        out.print(_fit(table))
 
 
 @app.command("eval")
@@ -290,6 +354,8 @@ def eval_(
     split: str = typer.Option("test", help="tune | test"),
     n: Optional[int] = typer.Option(None, help="examples (default: the spec's split size)"),
     cache: Optional[str] = CacheOpt,
+    gen_length: Optional[int] = GenLengthOpt,
+    block_length: Optional[int] = BlockLengthOpt,
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     storage: Optional[str] = StorageOpt,
     device: Optional[str] = typer.Option(None),
@@ -304,10 +370,14 @@ def eval_(
         if split not in ("tune", "test"):
             raise UsageError(f"unknown split {split!r}; splits are: tune, test.")
         spec, chosen = _eval_spec(load_spec(task, spec_path), profile, strategy, params,
-                                  model=model, data=data, cache=cache,
+                                  model=model, data=data, cache=cache, gen_length=gen_length,
+                                  block_length=block_length,
                                   **({"n_tune": n} if split == "tune" else {"n_test": n}))
         runner = StudyRunner(spec, storage=storage, device=device, reuse=False, tuning=False)
-        base = runner.baseline(split)
+        _load_model(runner)
+        with bar(f"full-step baseline on {split}",
+                 total=len(runner.evaluation.examples(split))) as progress:
+            base = runner.baseline(split, progress=progress)
         evaluator, reference = runner.evaluation.evaluator(split), None
         if chosen.needs_reference:  # the oracle: the full-step tokens are its reference
             full = runner.baseline_settings
@@ -332,7 +402,7 @@ def eval_(
             table.add_row(key, f"{value:.1%}" if "accuracy" in key else f"{value:.4g}")
         table.add_row("cache", figures["cache"])
         table.add_row("params", json.dumps(figures["params"]))
-        out.print(table)
+        out.print(_fit(table))
 
 
 def _eval_spec(spec, profile: Path | None, strategy: str | None, params: str | None,
@@ -387,7 +457,8 @@ def validate(
 
     with errors():
         runner = StudyRunner.from_study(study, storage=storage, device=device)
-        with bar(f"validating on {split}") as progress:
+        _load_model(runner)
+        with bar(f"validating the front on {split}") as progress:
             run_validate(runner, split, progress=progress)
         out.print(_front_table(runner.load(), f"Pareto front of {study}, validated on {split}"))
 
@@ -410,6 +481,7 @@ def export(
             raise UsageError("give --trial N or --best.")
         _check_writable(output)
         runner = StudyRunner.from_study(study, storage=storage, device=device)
+        _load_model(runner)
         with bar("held-out figures") as progress:
             profile = run_export(runner, str(output), trial_number=trial, progress=progress)
         m = profile.metrics
@@ -450,7 +522,7 @@ def studies(storage: Optional[str] = StorageOpt) -> None:
             table.add_row(summary.study_name, ident.get("task", "?"), ident.get("model", "?"),
                           ident.get("strategy", "?"), ident.get("objective", "?"),
                           str(summary.n_trials))
-        out.print(table)
+        out.print(_fit(table))
 
 
 @app.command()
@@ -489,7 +561,7 @@ def show(name: str = typer.Argument(..., help="study name"),
                           f"{m['quality_per_step']:.3f}" if m else "-",
                           ("yes" if m.get("feasible") and m.get("complete") else "no") if m else "-",
                           *_speed(m), params)
-        out.print(table)
+        out.print(_fit(table))
         out.print(_front_table(study, f"Pareto front of {name}"))
 
 
@@ -504,7 +576,7 @@ def tasks() -> None:
     table.add_column("description")
     for name, task in sorted(TASKS.items()):
         table.add_row(name, task.default_model, task.description)
-    out.print(table)
+    out.print(_fit(table))
 
 
 @app.command()

@@ -147,7 +147,8 @@ class Evaluator:
         a decoding setting such as ``cache``); they must keep its ``gen_length``. Under a block KV
         cache nothing is reused (a step's logits then depend on the state at the block's refresh
         too), so the run is timed as in production. ``reference`` (n, gen_length) is passed to the
-        oracle. ``progress(done, total)`` is called after each batch.
+        oracle. ``progress(done, total)`` is called with 0 before the first batch (so that a bar
+        knows its total at once) and after each batch.
         """
         settings = settings or self.settings
         if settings.gen_length != self.settings.gen_length:
@@ -162,6 +163,8 @@ class Evaluator:
         tokens: list[Tensor] = []
         rows = generated = 0
         stopwatch = Stopwatch(self.model.device)
+        if progress is not None:
+            progress(0, n_total)
         for start, ids, attn in self._batches:
             ref = None if reference is None else reference[start:start + ids.shape[0]]
             with stopwatch:

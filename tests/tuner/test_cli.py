@@ -70,3 +70,76 @@ def test_tasks_lists_the_registry(cli):
 def test_params_json_must_be_an_object(storage, cli):
     code, output = _run(cli, ["eval", "--task", "arith", "--strategy", "less", "--params", json.dumps([1])])
     assert code != 0 and "Traceback" not in output
+
+
+# ---- issue 18: decoding lengths as flags, progress that moves, tables at 80 columns --------------
+
+@pytest.fixture
+def fake_study(tmp_path, monkeypatch):
+    """(storage URL, main study name) of the dashboard's fake studies (on tiny-arith), as
+    TUNER_STORAGE."""
+    from tests.dashboard import fake_studies
+
+    url = f"sqlite:///{tmp_path / 'fake.sqlite3'}"
+    monkeypatch.setenv("TUNER_STORAGE", url)
+    return url, fake_studies.build(url)
+
+
+def test_tables_at_80_columns_keep_every_cell_whole(fake_study):
+    import os
+    import subprocess
+    import sys
+
+    import optuna
+
+    from tuner.study import format_values, searched_values
+
+    url, name = fake_study
+    shown = subprocess.run([sys.executable, "-c", "from tuner.cli import main; main()", "show", name],
+                           capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "COLUMNS": "80", "TUNER_STORAGE": url})
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in shown.stdout
+    study = optuna.load_study(study_name=name, storage=url)
+    shown_params = [format_values(searched_values(t)) for t in study.trials]
+    assert len([p for p in shown_params if p]) >= 7
+    for params in filter(None, shown_params):
+        assert any(params in line for line in lines), params           # whole, on one line
+    for header in ("quality/step", "s/example", "params"):
+        assert any(header in line for line in lines)                   # headers not folded
+
+
+def test_gen_and_block_length_flags_override_the_spec(storage, cli):
+    args = ["eval", "--task", "arith", "--strategy", "threshold",
+            "--params", '{"threshold": 0.9}', "--n", "4", "--json"]
+    code, output = _run(cli, args + ["--gen-length", "16"])
+    assert code == 0, output
+    figures = json.loads(output.strip().splitlines()[-1])
+    assert (figures["gen_length"], figures["block_length"]) == (16, 16)  # blocks fit the length
+    code, output = _run(cli, args + ["--gen-length", "16", "--block-length", "8"])
+    assert code == 0 and '"block_length": 8' in output
+    code, output = _run(cli, args + ["--gen-length", "16", "--block-length", "5"])
+    assert code == 2 and "Traceback" not in output
+    for command in ("optimize", "baseline", "eval"):
+        code, output = _run(cli, [command, "--help"])
+        assert "--gen-length" in output and "--block-length" in output
+
+
+def test_validate_reports_its_total_before_the_first_batch(fake_study):
+    from tuner.study import StudyRunner
+    from tuner.validate import validate
+
+    url, name = fake_study
+    runner = StudyRunner.from_study(name, storage=url, device="cpu")
+    calls: list[tuple[int, int]] = []
+    validate(runner, progress=lambda done, total: calls.append((done, total)))
+    n = len(runner.evaluation.examples("test"))
+    # the fake study's front is 3 trials, one of them validated: the baseline and 2 decodes
+    assert calls[0] == (0, 3 * n)
+    assert calls[-1] == (3 * n, 3 * n)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert {total for _, total in calls} == {3 * n}
+    again: list[tuple[int, int]] = []
+    validate(runner, progress=lambda done, total: again.append((done, total)))
+    assert again == []                      # everything stored: nothing to count
