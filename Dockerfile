@@ -2,9 +2,13 @@
 FROM python:3.11-slim
 
 WORKDIR /app
-# torch first: pick the build for your hardware (this is PyPI's default, CUDA on x86_64 Linux).
+# torch first, the build for the hardware the image runs on. The default is PyPI's build: on
+# Linux x86_64 the CUDA one (GPU workers; several GB with its CUDA libraries), as in the README's
+# GPU install. For an image without a GPU take PyTorch's CPU index, as in the README's CPU install:
+#   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cpu .
 ARG TORCH_SPEC="torch==2.13.0"
-RUN pip install --no-cache-dir "${TORCH_SPEC}"
+ARG TORCH_INDEX=""
+RUN pip install --no-cache-dir ${TORCH_INDEX:+--index-url "$TORCH_INDEX"} "${TORCH_SPEC}"
 
 COPY pyproject.toml README.md ./
 COPY sampler ./sampler
