@@ -95,8 +95,8 @@ def test_tables_at_80_columns_keep_every_cell_whole(fake_study):
     from tuner.study import format_values, searched_values
 
     url, name = fake_study
-    shown = subprocess.run([sys.executable, "-c", "from tuner.cli import main; main()", "show", name],
-                           capture_output=True, text=True, timeout=120,
+    shown = subprocess.run([sys.executable, "-c", "from tuner.cli import main; main()",
+                            "show", name], capture_output=True, text=True, timeout=120,
                            env={**os.environ, "COLUMNS": "80", "TUNER_STORAGE": url})
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
