@@ -90,4 +90,5 @@ class Evaluation:
             raise UsageError(f"the {split} split's longest prompt ({length} tokens) + gen_length "
                              f"({gen}) = {length + gen} exceeds the {model.max_length} positions "
                              f"of model {self.model_name!r}: use a model with a longer context "
-                             f"(--model), or shorter generations (--gen-length).")
+                             f"(--model)" + (", or shorter generations (--gen-length)."
+                                             if length < model.max_length else "."))
