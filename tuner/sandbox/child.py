@@ -574,6 +574,50 @@ class _SolutionFailure(BaseException):
         self.reason, self.exception, self.line = reason, exception, line
 
 
+def _reply_value(reply: object, failures: list, raised: list) -> object:
+    """The value of the solver's reply to one call; a built-in exception the solution raised is
+    re-raised fresh (a test may expect it); anything else is recorded as a failure and raised."""
+    if type(reply) is not dict or len(reply) != 1:
+        failures.append(_SolutionFailure("unreadable"))
+        raise failures[-1]
+    (kind, value), = reply.items()
+    if kind == "value":
+        return value
+    if kind == "raised" and type(value) is str:
+        cls = _BUILTIN_EXCEPTIONS.get(value)
+        if cls is not None and issubclass(cls, Exception):
+            raised.append(cls())  # a test may expect it; nothing of the solution's making
+            raise raised[-1]
+        failures.append(_SolutionFailure("raised", value if cls is not None else "*"))
+        raise failures[-1]
+    if kind == "unsupported":
+        failures.append(_SolutionFailure("unsupported"))
+        raise failures[-1]
+    failures.append(_SolutionFailure("unreadable"))
+    raise failures[-1]
+
+
+def _solver_ready(receive, verdict: _Verdict) -> bool:
+    """Whether the solver loaded the solution and waits for calls; else the verdict says why."""
+    try:
+        ready = receive()
+    except _SolutionFailure as failure:
+        verdict.quietly("failed", reason=failure.reason, exception="-", line="-")
+        return False
+    if type(ready) is dict and ready.get("load") is not None:
+        load = ready["load"]
+        line = ready.get("line")
+        verdict.quietly("failed", reason="load" if load != "missing" else "missing",
+                        exception=load if type(load) is str and load in _BUILTIN_EXCEPTIONS
+                        else "*",
+                        line=line if type(line) is int else "-")
+        return False
+    if ready != {"ready": True}:
+        verdict.quietly("failed", reason="unreadable", exception="-", line="-")
+        return False
+    return True
+
+
 def _run_checker(spec: dict, verdict: _Verdict, channel: tuple) -> int:
     """Run the trusted ``context`` and ``tests``, then ``check(candidate)``; ``candidate`` calls
     the solver's function. Passed only when check returned and every call was answered."""
@@ -602,25 +646,7 @@ def _run_checker(spec: dict, verdict: _Verdict, channel: tuple) -> int:
         except OSError:
             failures.append(_SolutionFailure("ended"))
             raise failures[-1] from None
-        reply = receive()
-        if type(reply) is not dict or len(reply) != 1:
-            failures.append(_SolutionFailure("unreadable"))
-            raise failures[-1]
-        (kind, value), = reply.items()
-        if kind == "value":
-            return value
-        if kind == "raised" and type(value) is str:
-            cls = _BUILTIN_EXCEPTIONS.get(value)
-            if cls is not None and issubclass(cls, Exception):
-                raised.append(cls())  # a test may expect it; nothing of the solution's making
-                raise raised[-1]
-            failures.append(_SolutionFailure("raised", value if cls is not None else "*"))
-            raise failures[-1]
-        if kind == "unsupported":
-            failures.append(_SolutionFailure("unsupported"))
-            raise failures[-1]
-        failures.append(_SolutionFailure("unreadable"))
-        raise failures[-1]
+        return _reply_value(receive(), failures, raised)
 
     def after_tests(namespace: dict) -> None:
         check = namespace.get("check")
@@ -635,23 +661,9 @@ def _run_checker(spec: dict, verdict: _Verdict, channel: tuple) -> int:
         if failures:
             raise failures[0]
 
-    ready = None
-    try:
-        ready = receive()
-    except _SolutionFailure as failure:
-        verdict.quietly("failed", reason=failure.reason, exception="-", line="-")
+    if not _solver_ready(receive, verdict):
         return FAILED
-    if type(ready) is dict and ready.get("load") is not None:
-        load = ready["load"]
-        line = ready.get("line")
-        verdict.quietly("failed", reason="load" if load != "missing" else "missing",
-                        exception=load if type(load) is str and load in _BUILTIN_EXCEPTIONS
-                        else "*",
-                        line=line if type(line) is int else "-")
-        return FAILED
-    if ready != {"ready": True}:
-        verdict.quietly("failed", reason="unreadable", exception="-", line="-")
-        return FAILED
+
     def bind(namespace: dict) -> None:  # tests may call the function by its own name (HumanEval/33)
         namespace[spec["entry_point"]] = candidate
 
