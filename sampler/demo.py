@@ -18,12 +18,12 @@ import dataclasses
 import sys
 
 from .errors import SamplerError
-from .generate import generate
 from .models import load_model
 from .profile import load_profile
 from .settings import DecodingSettings
 from .strategies import Fixed, Strategy, make_strategy
 from .zoo import arith
+from .zoo.decode import Decoded, decode
 
 __all__ = ["main"]
 
@@ -64,23 +64,18 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(args.model or tuned_for or "tiny-arith", device="cpu")
         # The held-out split the model never saw in training (the sizes fix the split: keep defaults).
         problems = arith.make_splits(seed=0, n_train=0)["test"][: args.n]
-        batch = model.tokenizer([p.question for p in problems], padding=True, return_tensors="pt")
         reference = dataclasses.replace(settings, cache="none")
-        full = generate(model, batch.input_ids, attention_mask=batch.attention_mask,
-                        strategy=Fixed.full_step(reference), settings=reference)
-        tuned = generate(model, batch.input_ids, attention_mask=batch.attention_mask,
-                         strategy=strategy, settings=settings)
+        full = decode(model, problems, Fixed.full_step(reference), reference)
+        tuned = decode(model, problems, strategy, settings)
     except SamplerError as err:
         print(f"Error: {err}", file=sys.stderr)
         return 1
-    _report(model, problems, label, full, tuned)
+    _report(problems, label, full, tuned)
     return 0
 
 
-def _report(model, problems, label: str, full, tuned) -> None:
-    decode = model.tokenizer.batch_decode
-    texts = {"full-step": decode(full.generated, skip_special_tokens=True),
-             label: decode(tuned.generated, skip_special_tokens=True)}
+def _report(problems, label: str, full: Decoded, tuned: Decoded) -> None:
+    texts = {"full-step": full.texts, label: tuned.texts}
     right = {name: [arith.score(p, t) for p, t in zip(problems, ts)] for name, ts in texts.items()}
     for i, problem in enumerate(problems):
         answer = " | ".join(texts[label][i].strip().splitlines())

@@ -26,9 +26,11 @@ from types import ModuleType
 import torch
 
 from ..errors import SamplerError
-from ..generate import generate
 from ..models import DiffusionModel, load_model
+from ..settings import DecodingSettings
+from ..strategies import make_strategy
 from . import arith, cot
+from .decode import decode
 from .problems import Problem
 
 __all__ = ["SETTINGS", "COT_SETTINGS", "TASKS", "Setting", "Row", "evaluate", "markdown",
@@ -112,18 +114,12 @@ class Row:
 def _decode(model: DiffusionModel, problems: list[Problem], task: EvalTask, setting: Setting,
             eos_fill: bool, reference: torch.Tensor | None
             ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-    tok = model.tokenizer
-    batch = tok([p.question for p in problems], padding=True, return_tensors="pt")
-    extra = {"reference": reference} if reference is not None else {}
-    if setting.cache != "none":
-        extra["cache"] = setting.cache
-    out = generate(model, batch.input_ids.to(model.device),
-                   attention_mask=batch.attention_mask.to(model.device), strategy=setting.strategy,
-                   params=setting.params, gen_length=task.module.GEN_LENGTH,
-                   block_length=task.module.BLOCK_LENGTH, temperature=0.0, eos_fill=eos_fill,
-                   **extra)
-    gen = out.sequences[:, batch.input_ids.shape[1]:]
-    return tok.batch_decode(gen, skip_special_tokens=True), gen, out.nfe.cpu()
+    settings = DecodingSettings(gen_length=task.module.GEN_LENGTH,
+                                block_length=task.module.BLOCK_LENGTH, eos_fill=eos_fill,
+                                cache=setting.cache)
+    out = decode(model, problems, make_strategy(setting.strategy, setting.params), settings,
+                 reference=reference)
+    return out.texts, out.generated, out.nfe
 
 
 def _synchronize(model: DiffusionModel) -> None:
