@@ -184,7 +184,10 @@ def run_tests(solution: str, tests: str, entry_point: str, *, context: str = "",
             if verdict.passed or verdict.status == "timeout":
                 return verdict
             own = solver.outcome(False, timeout_s, records_only=True)
-            if own is not None and own.status in ("blocked", "memory"):  # why it stopped answering
+            # why the solution stopped answering; a SIGKILL is not evidence of memory here: the
+            # sandbox itself kills a solver still running when the checks have ended
+            sigkill = own is not None and "SIGKILL" in own.detail
+            if own is not None and own.status in ("blocked", "memory") and not sigkill:
                 return SandboxResult(False, own.status, f"the solution: {own.detail}",
                                      verdict.layers)
             return verdict
