@@ -1,4 +1,4 @@
-"""Helpers every test folder shares: the smoke model, a free port, and the `tuner` command line.
+"""Helpers every test folder shares: the smoke models (tiny-arith-shaped and tiny-cot-shaped), a free port, and the `tuner` command line.
 
 Nothing here imports the tuner or the dashboard at collection time, so that ``tests/sampler`` runs
 where only the sampler is installed (``pip install -e . pytest``).
@@ -28,6 +28,24 @@ def smoke_model(smoke_model_dir):
     import sampler
 
     return sampler.load_model(smoke_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def cot_smoke_dir(tmp_path_factory):
+    """The folder (a Path) of ``python -m sampler.zoo.train --task cot --smoke``: a
+    tiny-cot-shaped native LLaDA in the official checkpoint format, no skill. Trained once per
+    test run."""
+    import torch
+
+    from sampler.zoo.train import main
+
+    folder = tmp_path_factory.mktemp("cot_smoke")
+    threads = torch.get_num_threads()
+    try:
+        main(["--task", "cot", "--out", str(folder), "--smoke", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    return folder
 
 
 def _free_port() -> int:

@@ -113,22 +113,6 @@ def test_cot_spec_decodes_in_blocks_with_eos_fill():
     assert spec.n_test >= 500
 
 
-@pytest.fixture(scope="module")
-def cot_smoke_dir(tmp_path_factory):
-    """A tiny-cot-shaped native LLaDA trained for 3 steps (seconds)."""
-    import torch
-
-    from sampler.zoo.train import main
-
-    folder = tmp_path_factory.mktemp("cot_smoke")
-    threads = torch.get_num_threads()
-    try:
-        main(["--task", "cot", "--out", str(folder), "--smoke", "--threads", "1"])
-    finally:
-        torch.set_num_threads(threads)
-    return str(folder)
-
-
 @pytest.mark.slow
 def test_cot_optimize_end_to_end_on_a_smoke_model(storage, cli, cot_smoke_dir, monkeypatch):
     """The whole study path for cot (spec, task, native LLaDA through the engine) in seconds. A
@@ -137,7 +121,7 @@ def test_cot_optimize_end_to_end_on_a_smoke_model(storage, cli, cot_smoke_dir, m
     from sampler.zoo import cot
 
     monkeypatch.setattr(cot, "score", lambda problem, completion: float(len(completion) % 2 == 0))
-    result = cli(["optimize", "--task", "cot", "--model", cot_smoke_dir, "--trials", "2",
+    result = cli(["optimize", "--task", "cot", "--model", str(cot_smoke_dir), "--trials", "2",
                   "--n-tune", "4", "--study", "cot-smoke"])
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "baseline (full-step, 4 tuning examples)" in result.stdout + result.stderr
