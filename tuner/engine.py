@@ -162,6 +162,7 @@ class Evaluator:
         outcomes: list[ExampleOutcome] = []
         tokens: list[Tensor] = []
         rows = generated = 0
+        right = 0.0
         stopwatch = Stopwatch(self.model.device)
         if progress is not None:
             progress(0, n_total)
@@ -171,19 +172,20 @@ class Evaluator:
                 out = sampler.generate(model, ids, attention_mask=attn, strategy=strategy,
                                        settings=settings, generator=generator, reference=ref)
             generated += int((~torch.isin(out.generated, self._special)).sum())
-            outcomes += self._score(start, out)
+            scored = self._score(start, out)
+            right += sum(o.score for o in scored)
+            outcomes += scored
             rows += int(out.nfe.sum())
             if keep_tokens:
                 tokens.append(out.generated.cpu())
             if progress is not None:
                 progress(len(outcomes), n_total)
-            right = sum(o.score for o in outcomes)
             if floor is not None and (right + n_total - len(outcomes)) / n_total < floor - 1e-12:
                 break
         nfes = [o.nfe for o in outcomes]
         n = len(outcomes)
         return EvalResult(
-            accuracy=sum(o.score for o in outcomes) / n, mean_nfe=sum(nfes) / n,
+            accuracy=right / n, mean_nfe=sum(nfes) / n,
             p95_nfe=percentile(nfes, 95), tokens_per_forward=settings.gen_length * n / sum(nfes),
             wall_s=stopwatch.seconds, n=n, n_total=n_total, complete=n == n_total,
             outcomes=outcomes, forward_rows=model.rows_computed if reuse else rows,
