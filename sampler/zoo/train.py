@@ -31,8 +31,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import random
+import signal
 import time
 from dataclasses import asdict, dataclass, fields
 from itertools import islice
@@ -52,7 +54,7 @@ from .tokenizer import build_llada_tokenizer, build_tokenizer
 
 __all__ = ["TrainConfig", "CotTrainConfig", "RECIPES", "build_model", "build_llada",
            "llada_config", "llada_state_dict", "encode_batch", "diffusion_loss", "train", "save",
-           "main"]
+           "resume_problem", "recipe_fields", "OPERATIONAL", "CHECKPOINT", "main"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class TrainConfig:
     device: str = "cpu"
     log_every: int = 200
     save_every: int = 0
+    resume: bool = False
+    """Go on from ``out/checkpoint.pt`` (a run stopped early) instead of starting afresh."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,12 @@ class CotTrainConfig(TrainConfig):
     rope_theta: float = 10000.0
     task: str = "cot"
 
+
+OPERATIONAL = frozenset({"out", "threads", "device", "log_every", "save_every", "resume"})
+"""Fields that do not change what a run computes: they may differ when a run is resumed."""
+
+CHECKPOINT = "checkpoint.pt"
+"""The resumable state in the output folder (removed once the run is complete)."""
 
 SMOKE = dict(steps=3, batch_size=8, layers=1, hidden=32, heads=2, intermediate=64, warmup=1,
              log_every=1, save_every=0)
@@ -384,9 +394,63 @@ def _recipe(cfg: TrainConfig) -> Recipe:
     return RECIPES[getattr(cfg, "task", "arith")]
 
 
+def recipe_fields(cfg: TrainConfig) -> dict[str, Any]:
+    """The fields of ``cfg`` that determine what the run computes (all but :data:`OPERATIONAL`)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in OPERATIONAL}
+
+
+def resume_problem(cfg: TrainConfig) -> str | None:
+    """Why ``cfg.out`` cannot be resumed with ``cfg`` (one line), or None when it can."""
+    out = Path(cfg.out)
+    summary = out / "training.json"
+    if not (out / CHECKPOINT).is_file() or not summary.is_file():
+        return (f"--resume: {out} holds no {CHECKPOINT} to go on from (a run writes one every "
+                f"--save-every steps and when stopped); run without --resume to start afresh")
+    saved = json.loads(summary.read_text())["config"]
+    wanted = recipe_fields(cfg)
+    differ = sorted(k for k in wanted if saved.get(k) != wanted[k])
+    if differ:
+        shown = ", ".join(f"--{k.replace('_', '-')} {saved.get(k)} (not {wanted[k]})"
+                          for k in differ)
+        return (f"--resume: the run in {out} was started with {shown}; resume it with the "
+                f"same settings, or write to another --out")
+    return None
+
+
+class _StopRequest:
+    """SIGTERM / Ctrl-C during training: finish the step in flight, checkpoint, then stop."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopRequest":
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: no handlers, the run just cannot be stopped
+            self._previous.clear()
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+        print(f"\n{signal.Signals(signum).name}: stopping after this step (checkpointing)",
+              flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def train(cfg: TrainConfig) -> dict:
-    """Run the training described by ``cfg``; save model and tokenizer to ``cfg.out``."""
+    """Run the training described by ``cfg``; save model and tokenizer to ``cfg.out``.
+
+    With ``cfg.resume`` it goes on from ``cfg.out``'s checkpoint (see the module docstring)."""
     recipe = _recipe(cfg)
+    if cfg.resume and (problem := resume_problem(cfg)):
+        raise ValueError(problem)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -404,50 +468,87 @@ def train(cfg: TrainConfig) -> dict:
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=cfg.lr, betas=(0.9, 0.98))
+    first, done_before, log, resumes = 0, 0.0, [], 0
+    if cfg.resume:
+        state = torch.load(Path(cfg.out) / CHECKPOINT, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        first, done_before, log = state["step"], state["wall_seconds"], state["log"]
+        resumes = state["resumes"] + 1
+        next(islice(problems, first * cfg.batch_size, first * cfg.batch_size), None)
+        print(f"resumed at step {first} ({done_before / 60:.1f} min of training before)",
+              flush=True)
 
     def logits_of(noisy: Tensor, attention: Tensor, start: int) -> Tensor:
         return recipe.logits(cfg, model, noisy, attention, start)
 
+    def checkpoint(step: int) -> None:
+        path = Path(cfg.out) / CHECKPOINT
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(CHECKPOINT + ".tmp")
+        torch.save({"step": step, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                    "wall_seconds": wall(), "log": log, "resumes": resumes}, tmp)
+        os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint whole
+
+    def wall() -> float:
+        return done_before + time.time() - began
+
+    def saved(step: int) -> dict:
+        return save(cfg, model, tokenizer, step, loss_value, wall(), log, resumes)
+
     model.train()
     began = time.time()
     window, window_start, loss_value, rate = [], time.time(), float("nan"), float("nan")
-    for step in range(cfg.steps):
-        lr = learning_rate(cfg, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        chunk = list(islice(problems, cfg.batch_size))
-        ids, attention, start = encode_batch(tokenizer, [p.question for p in chunk],
-                                             [p.answer for p in chunk], recipe.gen_length)
-        loss = diffusion_loss(logits_of, ids, attention, start, tokenizer.mask_token_id, cfg.eps,
-                              generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        window.append(loss.detach())  # read at logging time: no device sync every step
-        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-            loss_value = sum(v.item() for v in window) / len(window)
-            rate = len(window) / (time.time() - window_start)
-            elapsed = time.time() - began
-            eta = (cfg.steps - step - 1) / rate
-            print(f"step {step + 1:>6}/{cfg.steps} ({100 * (step + 1) / cfg.steps:5.1f}%) "
-                  f"loss {loss_value:.4f} lr {lr:.2e} {rate:.2f} steps/s "
-                  f"elapsed {elapsed / 60:.1f} min eta {eta / 60:.1f} min", flush=True)
-            window, window_start = [], time.time()
-        if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
-            save(cfg, model, tokenizer, step + 1, loss_value, time.time() - began)
-            model.train()
+    with _StopRequest() as stop:
+        for step in range(first, cfg.steps):
+            lr = learning_rate(cfg, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            chunk = list(islice(problems, cfg.batch_size))
+            ids, attention, start = encode_batch(tokenizer, [p.question for p in chunk],
+                                                 [p.answer for p in chunk], recipe.gen_length)
+            loss = diffusion_loss(logits_of, ids, attention, start, tokenizer.mask_token_id,
+                                  cfg.eps, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            window.append(loss.detach())  # read at logging time: no device sync every step
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps or stop.signal is not None:
+                loss_value = sum(v.item() for v in window) / len(window)
+                rate = len(window) / (time.time() - window_start)
+                eta = (cfg.steps - done) / rate
+                log.append({"step": done, "loss": round(loss_value, 4), "lr": lr,
+                            "wall_seconds": round(wall(), 1)})
+                print(f"step {done:>6}/{cfg.steps} ({100 * done / cfg.steps:5.1f}%) "
+                      f"loss {loss_value:.4f} lr {lr:.2e} {rate:.2f} steps/s "
+                      f"elapsed {wall() / 60:.1f} min eta {eta / 60:.1f} min", flush=True)
+                window, window_start = [], time.time()
+            if done < cfg.steps and (stop.signal is not None
+                                     or (cfg.save_every and done % cfg.save_every == 0)):
+                checkpoint(done)
+                summary = saved(done)
+                model.train()
+                if stop.signal is not None:
+                    print(f"stopped at step {done}/{cfg.steps}; go on with the same command "
+                          f"and --resume", flush=True)
+                    return summary
 
-    wall = time.time() - began
-    summary = save(cfg, model, tokenizer, cfg.steps, loss_value, wall)
+    summary = saved(cfg.steps)
+    (Path(cfg.out) / CHECKPOINT).unlink(missing_ok=True)
     print(f"done in {summary['wall_seconds'] / 60:.1f} min, final loss {loss_value:.4f}; "
           f"saved to {cfg.out}", flush=True)
     return summary
 
 
 def save(cfg: TrainConfig, model: nn.Module, tokenizer: PreTrainedTokenizerFast,
-         step: int, loss: float, wall: float) -> dict:
-    """Write model, tokenizer and ``training.json`` (settings, steps done, loss) to ``cfg.out``."""
+         step: int, loss: float, wall: float, log: list[dict] | None = None,
+         resumes: int = 0) -> dict:
+    """Write model, tokenizer and ``training.json`` (settings, steps done, loss, wall time over
+    every segment of the run, the logged loss curve) to ``cfg.out``."""
     recipe = _recipe(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -456,9 +557,12 @@ def save(cfg: TrainConfig, model: nn.Module, tokenizer: PreTrainedTokenizerFast,
     summary = {"config": asdict(cfg), "steps_done": step,
                "parameters": sum(p.numel() for p in model.parameters()),
                "final_loss": round(loss, 4), "wall_seconds": round(wall, 1),
-               "torch": torch.__version__,
+               "torch": torch.__version__, "resumes": resumes,
                **recipe.summary_extras(cfg, step / wall if wall > 0 else float("nan"))}
-    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary["log"] = log or []
+    tmp = out / "training.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, out / "training.json")
     return summary
 
 
@@ -493,7 +597,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         parser.error(f"--device {args['device']}: no CUDA device is available; use --device cpu")
     if args.get("amp") and not args["device"].startswith("cuda"):
         parser.error("--amp (bfloat16 autocast) is for CUDA devices; drop it or use --device cuda")
-    return config_class(**args)
+    cfg = config_class(**args)
+    if cfg.resume and (problem := resume_problem(cfg)):
+        parser.error(problem)
+    return cfg
 
 
 def main(argv: list[str] | None = None) -> None:

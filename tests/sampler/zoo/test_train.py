@@ -144,3 +144,81 @@ def test_cot_smoke_model_loads_as_llada_and_decodes_with_every_cache(cot_smoke_d
         assert out.sequences.shape == (3, batch.input_ids.shape[1] + cot.GEN_LENGTH)
         assert not (out.sequences == model.mask_id).any()
         assert ((out.nfe >= 1) & (out.nfe <= cot.GEN_LENGTH)).all()
+
+
+# ---- stopping and resuming a long run ----
+
+def _smoke(out, *extra):
+    # --smoke's tiny size, but four steps and a checkpoint every two (--smoke would override them)
+    return ["--task", "cot", "--out", str(out), "--threads", "1", "--steps", "4",
+            "--save-every", "2", "--batch-size", "8", "--layers", "1", "--hidden", "32",
+            "--heads", "2", "--intermediate", "64", "--warmup", "1", "--log-every", "1", *extra]
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(folder / "model.safetensors")
+
+
+def test_a_run_stopped_by_sigterm_and_resumed_ends_with_the_uninterrupted_weights(
+        tmp_path, monkeypatch, capsys):
+    import signal
+
+    from sampler.zoo import train as train_module
+
+    threads = torch.get_num_threads()
+    try:
+        main(_smoke(tmp_path / "straight"))
+        real_loss, calls = train_module.diffusion_loss, []
+
+        def loss_then_sigterm(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:  # during step 3: it finishes, is checkpointed, and the run stops
+                signal.raise_signal(signal.SIGTERM)
+            return real_loss(*args, **kwargs)
+
+        monkeypatch.setattr(train_module, "diffusion_loss", loss_then_sigterm)
+        stopped = main(_smoke(tmp_path / "split")) or train_module.json.loads(
+            (tmp_path / "split" / "training.json").read_text())
+        assert stopped["steps_done"] == 3 and (tmp_path / "split" / "checkpoint.pt").is_file()
+        assert "--resume" in capsys.readouterr().out
+        monkeypatch.setattr(train_module, "diffusion_loss", real_loss)
+        main(_smoke(tmp_path / "split", "--resume", "--log-every", "2"))
+    finally:
+        torch.set_num_threads(threads)
+    assert "resumed at step 3" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "split" / "training.json").read_text())
+    assert summary["steps_done"] == 4 and summary["resumes"] == 1
+    assert not (tmp_path / "split" / "checkpoint.pt").exists()  # removed once complete
+    straight, split = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
+    assert straight.keys() == split.keys()
+    for name in straight:
+        assert torch.equal(straight[name], split[name]), name
+    assert json.loads((tmp_path / "straight" / "training.json").read_text())["log"]
+
+
+def test_resume_refuses_a_missing_checkpoint_or_other_settings_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(_smoke(tmp_path / "none", "--resume"))
+    assert exit_.value.code == 2
+    assert "holds no checkpoint.pt" in capsys.readouterr().err
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"")
+    cfg = parse_args(_smoke(tmp_path / "run"))
+    (tmp_path / "run" / "training.json").write_text(json.dumps({"config": {
+        **train_module_fields(cfg), "lr": 0.5}}))
+    with pytest.raises(SystemExit):
+        parse_args(_smoke(tmp_path / "run", "--resume"))
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # argparse: the usage, then one line naming the problem
+    assert last.startswith("python -m sampler.zoo.train: error: --resume") and "--lr 0.5 (not" in last
+    # the operational flags may change
+    assert parse_args(_smoke(tmp_path / "run", "--resume", "--threads", "2", "--lr",
+                             "0.5")).resume
+
+
+def train_module_fields(cfg):
+    from sampler.zoo.train import recipe_fields
+
+    return recipe_fields(cfg)
