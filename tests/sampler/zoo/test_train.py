@@ -68,7 +68,7 @@ def test_smoke_run_writes_a_loadable_model(tmp_path, capsys):
 def test_cot_flags_take_the_cot_recipe_defaults():
     cfg = parse_args(["--out", "x", "--task", "cot"])
     assert isinstance(cfg, CotTrainConfig) and cfg.task == "cot" and not cfg.amp
-    assert (cfg.layers, cfg.hidden, cfg.batch_size) == (6, 256, 128)
+    assert (cfg.layers, cfg.hidden, cfg.batch_size, cfg.steps) == (6, 256, 64, 10000)
     smoke = parse_args(["--out", "x", "--task", "cot", "--smoke"])
     assert smoke.steps == 3 and smoke.layers == 1 and isinstance(smoke, CotTrainConfig)
     assert type(parse_args(["--out", "x"])) is TrainConfig        # arith's config is unchanged
