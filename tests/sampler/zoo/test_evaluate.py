@@ -65,3 +65,19 @@ def test_missing_bundled_model_is_one_line(capsys):
     with pytest.raises(SystemExit) as err:
         main(["--model", "/nonexistent/folder", "--task", "cot", "--n", "1"])
     assert err.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_rows_selects_some_rows_after_full_step(cot_smoke_dir, capsys):
+    main(["--task", "cot", "--model", str(cot_smoke_dir), "--n", "2", "--batch-size", "2",
+          "--threads", "1", "--device", "cpu", "--row", "oracle", "--row", "threshold 0.9"])
+    printed = capsys.readouterr().out
+    labels = [line.split(" | ")[0][2:] for line in printed.splitlines()[2:] if line.startswith("| ")]
+    assert labels == ["full-step", "oracle", "threshold 0.9"]
+    assert "full-step accuracy" not in printed  # the targets need rows that did not run
+
+
+def test_an_unknown_row_is_one_line_naming_the_rows(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["--task", "cot", "--model", "/nonexistent/folder", "--row", "threshold 0.8"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.value.code == 2 and "no row 'threshold 0.8'" in last and "'threshold 0.9'" in last
