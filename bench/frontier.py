@@ -19,6 +19,20 @@ extended LESS against the tuned threshold, the best profile against the oracle).
     python bench/frontier.py --task gsm8k --model GSAI-ML/LLaDA-8B-Instruct --device cuda \
         --cache none,dual                    # the same comparison at LLaDA scale, on a GPU
 
+A run on a CPU takes hours (`--task cot`): with `--work DIR` it survives being stopped.
+
+    python bench/frontier.py --task cot --work runs/frontier-cot
+    # interrupted (Ctrl-C, SIGTERM, the session ended)? run the same command again
+
+DIR keeps the run's Optuna storage (bench.db) and progress.json: the run's settings (task, model,
+device, studies, trials, split sizes, tolerance, cache modes, indicator, EDIT folder, the spec),
+the wall time so far and each part as soon as it finishes (the reference runs, each study per
+cache mode, EDIT, each Optuna sampler's curve, the reuse-off rerun). Running the command again
+takes those parts from progress.json ("resumed: ...") and computes the rest; a part cut off
+mid-way is redone from its start. Other settings in the same DIR are refused (use another --work
+or the same flags). Ctrl-C and SIGTERM stop between writes, exit status 130. Without `--work` the
+storage is a temporary folder and nothing is kept.
+
 Writes bench/results/<task>.json (raw figures), <task>.md (the tables) and <task>.png (fronts
 against NFE and against seconds per example) / <task>-tuners.png (arith keeps its older name
 tuners.png), and <task>-cache.png with several cache modes.
@@ -30,17 +44,23 @@ perfect accuracy at zero cost; full-step decoding alone scores 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import functools
 import json
+import logging
+import os
 import platform
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, Callable, Iterator, NoReturn, TypeVar
 
+import optuna
 import torch
 
 import sampler
@@ -58,6 +78,12 @@ INDICATOR_FILE = "ni-indicator.safetensors"  # a bundled model's trained NI indi
 # issue 12's targets
 AUTO_NFE_MARGIN = 1.05  # the auto study's best profile: NFE <= 1.05 x the best single study's
 ORACLE_MULTIPLE = 2.5   # the best profile's NFE within 2.5 x the oracle's
+# --work DIR: a run that can be stopped and resumed
+PROGRESS_FILE = "progress.json"  # the run's settings, wall time so far and finished parts
+DB_FILE = "bench.db"             # the run's Optuna storage (SQLite)
+INTERRUPTED = 130                # exit status of a run stopped by Ctrl-C or SIGTERM
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +128,103 @@ def bundled_indicator(model_name: str) -> str | None:
     return str(path) if path.is_file() else None
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, then ``os.replace``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_progress(path: Path) -> dict:
+    """The progress file ``path`` as :meth:`Progress.save` wrote it (refused in one line if not)."""
+    try:
+        data = json.loads(path.read_text())
+        if not (isinstance(data.get("settings"), dict) and isinstance(data.get("parts"), dict)):
+            raise ValueError("no settings or parts")
+    except (OSError, ValueError, AttributeError) as err:
+        fail(f"--work {path.parent}: {path.name} is not a frontier.py progress file ({err}); "
+             "use another --work DIR")
+    return data
+
+
+def settings_diff(stored: dict, settings: dict) -> list[str]:
+    """The settings that differ between a stored run and this one, each as 'key X there, Y now'."""
+    keys = sorted(stored.keys() | settings.keys())
+    return [f"{key} {stored.get(key)!r} there, {settings.get(key)!r} now"
+            for key in keys if stored.get(key) != settings.get(key)]
+
+
+class Progress:
+    """The parts of a run finished so far (key -> what the run reports of it), with the run's
+    settings, the weights' fingerprint and the wall time of its earlier segments: kept in
+    ``--work DIR``'s progress.json, rewritten atomically as each part finishes, or in memory
+    only without ``--work``."""
+
+    def __init__(self, path: Path | None, settings: dict, parts: dict | None = None,
+                 elapsed_s: float = 0.0, fingerprint: str | None = None) -> None:
+        self.path, self.settings = path, settings
+        self.parts = dict(parts or {})
+        self.earlier_s = elapsed_s        # wall time of the run's earlier segments
+        self.fingerprint = fingerprint    # the model's weights as the run's first segment read them
+        self.started = time.perf_counter()
+        self.working = False              # this segment has started computing a part
+
+    @classmethod
+    def open(cls, work: Path | None, settings: dict) -> Progress:
+        """The run in folder ``work``: a new one, or the one found there (refused in one line,
+        before anything is loaded or written, when it was started with other settings)."""
+        settings = json.loads(json.dumps(settings))  # as progress.json will hold them
+        if work is None:
+            return cls(None, settings)
+        path = work / PROGRESS_FILE
+        if not path.exists():
+            return cls(path, settings)
+        data = read_progress(path)
+        differ = settings_diff(data["settings"], settings)
+        if differ:
+            fail(f"--work {work} holds a run with other settings ({'; '.join(differ)}): use "
+                 "another --work DIR or the same flags as that run")
+        if data["parts"] and not (work / DB_FILE).is_file():
+            fail(f"--work {work}: {PROGRESS_FILE} lists finished parts but {DB_FILE} is gone; "
+                 "use another --work DIR")
+        return cls(path, settings, data["parts"], float(data.get("elapsed_s") or 0.0),
+                   data.get("model_fingerprint"))
+
+    def part(self, key: str, label: str, compute: Callable[[], T]) -> T:
+        """Part ``key`` of the run (``label`` in words): taken from the work folder if it
+        finished there, else computed and recorded at once."""
+        if key in self.parts:
+            print(f"resumed: {label} from {self.path}", flush=True)
+            return self.parts[key]
+        self.working = True
+        self.parts[key] = value = compute()
+        self.save()
+        return value
+
+    def check_model(self, fingerprint: str) -> None:
+        """Refuse to resume a run on other weights (a model retrained under the same name)."""
+        if self.fingerprint not in (None, fingerprint):
+            fail(f"--work {self.path.parent} holds a run of other weights of this model "
+                 f"(fingerprint {self.fingerprint}, now {fingerprint}): use another --work DIR")
+        self.fingerprint = fingerprint
+
+    def elapsed(self) -> float:
+        """Wall seconds of the run over its segments (this one counts once it computes)."""
+        return self.earlier_s + (time.perf_counter() - self.started if self.working else 0.0)
+
+    def save(self) -> None:
+        """Write progress.json atomically (nothing without a work folder)."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"settings": self.settings, "model_fingerprint": self.fingerprint,
+                "elapsed_s": self.elapsed(), "parts": self.parts}
+        write_atomically(self.path, json.dumps(data, indent=2) + "\n")
+
+
 def summarise(points: list[dict], full: dict, oracle: dict) -> dict:
     """Figures of one study from its held-out front points."""
     accs = [p["accuracy"] for p in points]
@@ -124,13 +247,27 @@ def summarise(points: list[dict], full: dict, oracle: dict) -> dict:
     }
 
 
-def tune_strategy(spec, name: str, storage: str, model) -> tuple[StudyRunner, list[dict], dict, dict]:
-    """Tune one study (an arm, or `auto`), validate its front: (runner, held-out front points,
-    its best profile: the trial `tuner export --best` writes, with its held-out figures, and the
-    tuning cost: wall seconds and model rows computed)."""
+def study_runner(spec, name: str, storage: str, model) -> StudyRunner:
+    """The runner of study ``name`` in ``storage``: `bench-<name>`, `-<cache>` after it under a
+    block cache (a resumed run recreates it over the study its first segment ran)."""
     cache = spec.decoding.cache
-    runner = StudyRunner(spec, storage=storage, model=model,
-                         study_name=f"bench-{name}" + ("" if cache == "none" else f"-{cache}"))
+    return StudyRunner(spec, storage=storage, model=model,
+                       study_name=f"bench-{name}" + ("" if cache == "none" else f"-{cache}"))
+
+
+def start_afresh(runner: StudyRunner) -> StudyRunner:
+    """``runner`` with its study deleted from the storage if there: what an interrupted segment
+    left of it (some trials) must not add to this run's."""
+    with contextlib.suppress(KeyError):
+        optuna.delete_study(study_name=runner.study_name, storage=runner.storage)
+    return runner
+
+
+def tune_strategy(runner: StudyRunner, name: str) -> tuple[list[dict], dict, dict]:
+    """Tune one study (an arm, or `auto`) from its start, validate its front: (held-out front
+    points, its best profile: the trial `tuner export --best` writes, with its held-out figures,
+    and the tuning cost: wall seconds and model rows computed)."""
+    start_afresh(runner)
     started = time.perf_counter()
     runner.optimize()
     cost = {"tune_wall_s": time.perf_counter() - started}
@@ -149,23 +286,32 @@ def tune_strategy(spec, name: str, storage: str, model) -> tuple[StudyRunner, li
     try:
         best = best_trial(study)
     except UsageError:  # no feasible trial: the study has no profile to export
-        return runner, points, {}, cost
+        return points, {}, cost
     v = held[best.number]
     profile = {"trial": best.number, "strategy": best.user_attrs.get("arm", name),
                "params": best.user_attrs["params"], "accuracy": v["accuracy"],
                "mean_nfe": v["mean_nfe"], "seconds_per_example": v.get("seconds_per_example")}
-    return runner, points, profile, cost
+    return points, profile, cost
+
+
+def study_figures(runner: StudyRunner, name: str, full: dict, oracle: dict) -> dict:
+    """Study ``name`` tuned and validated: what the run reports of it."""
+    spec = runner.spec
+    print(f"tuning {name} ({spec.trials} trials, cache {spec.decoding.cache})...", flush=True)
+    points, profile, cost = tune_strategy(runner, name)
+    return {**summarise(points, full, oracle), "best_profile": profile, **cost}
 
 
 def run_studies(spec, plan: Plan, cache: str, storage: str, model, full: dict, oracle: dict,
-                ) -> tuple[dict, dict[str, StudyRunner]]:
-    """Every study of ``plan`` under block-cache mode ``cache``: name -> figures, and runners."""
+                progress: Progress) -> tuple[dict, dict[str, StudyRunner]]:
+    """Every study of ``plan`` under block-cache mode ``cache``: name -> figures, and runners
+    (those of studies taken from ``progress`` recreated over their stored studies)."""
     out, runners = {}, {}
     for name in plan.studies:
-        print(f"tuning {name} ({spec.trials} trials, cache {cache})...", flush=True)
-        runners[name], points, profile, cost = tune_strategy(plan.spec_of(spec, name, cache), name,
-                                                             storage, model)
-        out[name] = {**summarise(points, full, oracle), "best_profile": profile, **cost}
+        runners[name] = study_runner(plan.spec_of(spec, name, cache), name, storage, model)
+        out[name] = progress.part(f"study {name} cache {cache}", f"{name} (cache {cache})",
+                                  functools.partial(study_figures, runners[name], name, full,
+                                                    oracle))
     return out, runners
 
 
@@ -195,7 +341,7 @@ def edit_on_best(spec, folder: Path, base: dict, storage: str, full: dict, oracl
                                     search=fixed)
     model = sampler.load_model(str(folder / "model"), device=device)
     print(f"tuning edit on top of {base['strategy']} ({spec.trials} trials)...", flush=True)
-    _, points, profile, cost = tune_strategy(edit_spec, "edit", storage, model)
+    points, profile, cost = tune_strategy(study_runner(edit_spec, "edit", storage, model), "edit")
     return {**summarise(points, full, oracle), "best_profile": profile, **cost,
             "on_top_of": {"strategy": base["strategy"], "params": base["params"]},
             "model": str(folder / "model")}
@@ -236,28 +382,37 @@ def targets(results: dict, names: list[str]) -> list[dict]:
     return out
 
 
-def sampler_curves(spec, plan: Plan, storage: str, model, name: str,
-                   done: StudyRunner) -> dict[str, list[float]]:
+def sampler_curves(spec, plan: Plan, storage: str, model, name: str, done: StudyRunner,
+                   progress: Progress) -> dict[str, list[float]]:
     """Hypervolume of the tuning-split front after each trial, per Optuna sampler, on study
-    ``name``'s space (the spec's own sampler's study is ``done``, already run)."""
-    curves = {}
-    for sampler_name in ("tpe", "gp", "random"):
-        if sampler_name == spec.sampler:
-            runner, study = done, done.load()
-        else:
-            print(f"tuning {name} with the {sampler_name} sampler...", flush=True)
-            runner = StudyRunner(plan.spec_of(spec, name, "none").with_overrides(sampler=sampler_name),
-                                 storage=storage, study_name=f"bench-sampler-{sampler_name}",
-                                 model=model)
-            study = runner.optimize()
-        base = runner.baseline("tune")
-        curve = []
-        for n in range(1, len(study.trials) + 1):
-            pts = [(trial_metrics(t)["accuracy"], trial_metrics(t)["mean_nfe"] / base.mean_nfe)
-                   for t in front(study.trials[:n])]
-            curve.append(hypervolume(pts))
-        curves[sampler_name] = curve
-    return curves
+    ``name``'s space (the spec's own sampler's study is ``done``, already run); each curve a
+    part of the run."""
+    return {sampler_name: progress.part(
+                f"tuners {sampler_name}", f"the {sampler_name} sampler's curve on {name}",
+                functools.partial(sampler_curve, spec, plan, storage, model, name, done,
+                                  sampler_name))
+            for sampler_name in ("tpe", "gp", "random")}
+
+
+def sampler_curve(spec, plan: Plan, storage: str, model, name: str, done: StudyRunner,
+                  sampler_name: str) -> list[float]:
+    """Hypervolume of the tuning-split front after each trial of study ``name`` run with Optuna
+    sampler ``sampler_name`` (the spec's own: ``done``, already run)."""
+    if sampler_name == spec.sampler:
+        runner, study = done, done.load()
+    else:
+        print(f"tuning {name} with the {sampler_name} sampler...", flush=True)
+        runner = start_afresh(StudyRunner(
+            plan.spec_of(spec, name, "none").with_overrides(sampler=sampler_name),
+            storage=storage, study_name=f"bench-sampler-{sampler_name}", model=model))
+        study = runner.optimize()
+    base = runner.baseline("tune")  # stored in the storage by the study's first run
+    curve = []
+    for n in range(1, len(study.trials) + 1):
+        pts = [(trial_metrics(t)["accuracy"], trial_metrics(t)["mean_nfe"] / base.mean_nfe)
+               for t in front(study.trials[:n])]
+        curve.append(hypervolume(pts))
+    return curve
 
 
 def reuse_savings(spec, plan: Plan, storage: str, model, name: str, results: dict) -> dict:
@@ -265,9 +420,9 @@ def reuse_savings(spec, plan: Plan, storage: str, model, name: str, results: dic
     main run) against the same study with both off: model rows computed and wall seconds."""
     print(f"tuning {name} again with reuse + racing off...", flush=True)
     started = time.perf_counter()
-    off = StudyRunner(plan.spec_of(spec, name, "none"), storage=storage,
-                      study_name=f"bench-{name}-plain", model=model,
-                      reuse=False, racing=False).optimize()
+    off = start_afresh(StudyRunner(plan.spec_of(spec, name, "none"), storage=storage,
+                                   study_name=f"bench-{name}-plain", model=model,
+                                   reuse=False, racing=False)).optimize()
     return {"study": name, "on": results[name]["forward_rows"],
             "off": sum(int(trial_metrics(t).get("forward_rows", 0)) for t in off.trials),
             "wall_on_s": results[name]["tune_wall_s"], "wall_off_s": time.perf_counter() - started}
@@ -287,6 +442,13 @@ def reference_runs(runner: StudyRunner, spec) -> tuple[dict, dict]:
     oracle = {"accuracy": oracle_run.accuracy, "mean_nfe": oracle_run.mean_nfe,
               "seconds_per_example": oracle_run.seconds_per_example}
     return full, oracle
+
+
+def references(runner: StudyRunner, spec) -> dict:
+    """The reference runs as a part of the run: {"full": full-step's figures, "oracle": ...}."""
+    print("full-step and the oracle on the held-out split...", flush=True)
+    full, oracle = reference_runs(runner, spec)
+    return {"full": full, "oracle": oracle}
 
 
 def _front_axes(ax, results: dict, names: list[str], key: str) -> None:
@@ -448,7 +610,11 @@ def fail(message: str) -> NoReturn:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        epilog="A long run (e.g. python bench/frontier.py --task cot --work runs/frontier-cot) "
+               "keeps each finished part in --work DIR: after Ctrl-C, SIGTERM or a crash, run "
+               "the same command again and it resumes; other flags in the same DIR are refused.")
     ap.add_argument("--quick", action="store_true", help="6 trials, 60 tuning / 100 held-out problems")
     ap.add_argument("--task", default="arith", help="a bundled task: arith (default) or cot")
     ap.add_argument("--model", default=None,
@@ -473,6 +639,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="a `tuner finetune-edit` output folder: tunes EDIT on top of the best "
                          "single study's profile")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    ap.add_argument("--work", type=Path, default=None, metavar="DIR",
+                    help="a folder keeping the run's Optuna storage and progress.json, so that "
+                         "an interrupted run (Ctrl-C, SIGTERM) resumes where it stopped: run the "
+                         "same command again (default: a temporary folder, nothing kept)")
     args = ap.parse_args(argv)
     caches = args.cache.split(",")
     bad = [c for c in caches if c not in CACHES]
@@ -488,8 +658,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def configure(args: argparse.Namespace) -> tuple[Any, Plan]:
+    """The run the flags ask for: its spec and plan (nothing loaded, nothing written)."""
     trials = args.trials or (6 if args.quick else 30)
     sizes = {"n_tune": 60, "n_test": 100} if args.quick else {}
     sizes.update({k: v for k, v in (("n_tune", args.n_tune), ("n_test", args.n_test)) if v})
@@ -502,26 +672,68 @@ def main(argv: list[str] | None = None) -> None:
     names = args.studies.split(",") if args.studies else studies(spec, indicator)
     if "ni" in names and not indicator:
         fail("the `ni` study needs a trained indicator: give --indicator FILE")
-    plan = Plan(studies=names, caches=args.caches, indicator=indicator, edit=args.edit)
-    tuners_study = AUTO if AUTO in names else names[0]
-    started = time.perf_counter()
+    return spec, Plan(studies=names, caches=args.caches, indicator=indicator, edit=args.edit)
+
+
+def run_settings(args: argparse.Namespace, spec, plan: Plan) -> dict:
+    """What changes a run's figures, as progress.json records it: the spec (task, model, trials,
+    split sizes, tolerance, ...), the device, studies, cache modes and trained files (not
+    ``--out``)."""
+    spec_dict = {k: v for k, v in spec.to_dict().items() if k not in ("strategy", "strategies")}
+    indicator = plan.indicator if "ni" in plan.studies else None  # ni's (and auto's beside it)
+    return {**spec_dict, "device": args.device, "studies": plan.studies, "caches": plan.caches,
+            "indicator": str(Path(indicator).resolve()) if indicator else None,
+            "indicator_sha256": plan.indicator_sha256 if indicator else None,
+            "edit": str(plan.edit.resolve()) if plan.edit else None}
+
+
+def load_checked_model(spec, plan: Plan, device: str):
+    """The run's model, refused in one line if it cannot decode the plan's cache modes."""
     try:
-        model = sampler.load_model(spec.model, device=args.device)
+        model = sampler.load_model(spec.model, device=device)
     except sampler.SamplerError as err:
         fail(str(err))
     if set(plan.caches) - {"none"} and not model.supports_cache:
         fail(f"model {spec.model!r} has no block KV cache: run --cache none "
-                   "(prefix / dual need a native LLaDA or Dream model, e.g. --task cot)")
-    results: dict = {}
+             "(prefix / dual need a native LLaDA or Dream model, e.g. --task cot)")
+    return model
+
+
+@contextlib.contextmanager
+def storage_folder(work: Path | None) -> Iterator[Path]:
+    """The folder of the run's Optuna storage: ``work`` (kept), or a temporary one."""
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+        yield work.resolve()
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        storage = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        yield Path(tmp)
+
+
+def tuners_study_of(names: list[str]) -> str:
+    """The study the Optuna samplers are compared on: `auto` if the run has it."""
+    return AUTO if AUTO in names else names[0]
+
+
+def run(args: argparse.Namespace, spec, plan: Plan, progress: Progress) -> tuple[dict, Any]:
+    """Every part of the run, each taken from ``progress`` if it finished in an earlier segment:
+    (the results, the model)."""
+    names, tuners_study = plan.studies, tuners_study_of(plan.studies)
+    model = load_checked_model(spec, plan, args.device)
+    results: dict = {}
+    with storage_folder(args.work) as folder:
+        storage = f"sqlite:///{folder / DB_FILE}"
         reference = StudyRunner(plan.spec_of(spec, names[0], "none"), storage=storage,
                                 study_name="bench-reference", model=model)
-        print("full-step and the oracle on the held-out split...", flush=True)
-        full, oracle = reference_runs(reference, spec)
+        if args.work is not None:
+            progress.check_model(reference.evaluation.model_fingerprint)
+        refs = progress.part("reference", "full-step and the oracle",
+                             functools.partial(references, reference, spec))
+        full, oracle = refs["full"], refs["oracle"]
         by_cache, runners = {}, {}
         for cache in plan.caches:
-            by_cache[cache], runs = run_studies(spec, plan, cache, storage, model, full, oracle)
+            by_cache[cache], runs = run_studies(spec, plan, cache, storage, model, full, oracle,
+                                                progress)
             runners.setdefault(cache, runs)
         first = by_cache[plan.caches[0]]
         results.update(first)  # today's keys: the first cache mode's studies at the top level
@@ -533,29 +745,108 @@ def main(argv: list[str] | None = None) -> None:
             base = best_single(results, names, full)
             if base is None:
                 fail("no single study has a best profile to put EDIT on top of")
-            results["edit"] = edit_on_best(spec, plan.edit, results[base]["best_profile"], storage,
-                                           full, oracle, args.device)
+            results["edit"] = progress.part(
+                "edit", f"EDIT on top of {base}", functools.partial(
+                    edit_on_best, spec, plan.edit, results[base]["best_profile"], storage, full,
+                    oracle, args.device))
         first_runners = runners[plan.caches[0]]
         print(f"comparing Optuna samplers on {tuners_study}...", flush=True)
         results["tuners"] = sampler_curves(spec, plan, storage, model, tuners_study,
-                                           first_runners[tuners_study])
-        results["reuse"] = reuse_savings(spec, plan, storage, model, tuners_study, first)
-    wall = time.perf_counter() - started
+                                           first_runners[tuners_study], progress)
+        results["reuse"] = progress.part(
+            "reuse", f"{tuners_study} with reuse + racing off",
+            functools.partial(reuse_savings, spec, plan, storage, model, tuners_study, first))
+    return results, model
+
+
+def run_meta(argv: list[str] | None, spec, plan: Plan, model, wall: float) -> dict:
+    """How the run was made: the command, date, machine, budget and wall time."""
     command = " ".join(["python bench/frontier.py", *(argv if argv is not None else sys.argv[1:])])
-    results["meta"] = {
+    return {
         "command": command, "date": datetime.date.today().isoformat(),
         "machine": (torch.cuda.get_device_name(model.device) if model.device.type == "cuda"
                     else f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"),
-        "trials": trials, "n_tune": spec.n_tune, "n_test": spec.n_test, "wall_s": wall,
+        "trials": spec.trials, "n_tune": spec.n_tune, "n_test": spec.n_test, "wall_s": wall,
         "batch_size": spec.batch_size, "tolerance": spec.tolerance, "caches": plan.caches,
-        "task": spec.task, "model": spec.model, "studies": names, "tuners_study": tuners_study,
-        "indicator": indicator, "edit": str(plan.edit) if plan.edit else None}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{spec.task}.json").write_text(json.dumps(results, indent=2) + "\n")
+        "task": spec.task, "model": spec.model, "studies": plan.studies,
+        "tuners_study": tuners_study_of(plan.studies),
+        "indicator": plan.indicator, "edit": str(plan.edit) if plan.edit else None}
+
+
+def write_outputs(results: dict, out: Path, spec, names: list[str]) -> None:
+    """<task>.json, <task>.md and the plots in ``out``; the tables on stdout."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{spec.task}.json").write_text(json.dumps(results, indent=2) + "\n")
     text = markdown(results, results["meta"], names)
-    (args.out / f"{spec.task}.md").write_text(text)
-    plot(results, results["tuners"], args.out, names, results["meta"])
+    (out / f"{spec.task}.md").write_text(text)
+    plot(results, results["tuners"], out, names, results["meta"])
     print(text)
+
+
+def _interrupt(signum: int, frame: Any) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does (in the main thread only; the previous
+    handler is put back afterwards)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _NoInterruptTraceback(logging.Filter):
+    """Keeps Optuna's line about a trial failed by KeyboardInterrupt, drops its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is KeyboardInterrupt:
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+@contextlib.contextmanager
+def quiet_interrupted_trials() -> Iterator[None]:
+    """An interrupted run ends in one line, not with the traceback Optuna logs for the trial it
+    cut off (through the handlers of Optuna's logger)."""
+    handlers, quiet = list(logging.getLogger("optuna").handlers), _NoInterruptTraceback()
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
+def interrupted(progress: Progress, work: Path | None) -> NoReturn:
+    """A run stopped by Ctrl-C or SIGTERM: its wall time so far recorded (its finished parts
+    already are), one line on stderr, exit status 130."""
+    if progress.working:
+        progress.save()
+    print("frontier.py: interrupted; " + (f"rerun the same command to resume from {work}"
+                                           if work is not None else
+                                           "nothing kept (give --work DIR to make a run "
+                                           "resumable)"), file=sys.stderr)
+    raise SystemExit(INTERRUPTED)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    spec, plan = configure(args)
+    progress = Progress.open(args.work, run_settings(args, spec, plan))
+    with sigterm_as_interrupt(), quiet_interrupted_trials():
+        try:
+            results, model = run(args, spec, plan, progress)
+            results["meta"] = run_meta(argv, spec, plan, model, progress.elapsed())
+            write_outputs(results, args.out, spec, plan.studies)
+        except KeyboardInterrupt:
+            interrupted(progress, args.work)
 
 
 if __name__ == "__main__":

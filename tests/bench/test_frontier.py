@@ -85,3 +85,101 @@ def test_bad_options_fail_in_one_line_and_write_nothing(frontier, tmp_path, caps
     err = capsys.readouterr().err
     assert message in err and err.startswith("frontier.py: error: ") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+QUICK = ["--quick", "--trials", "2", "--n-tune", "16", "--n-test", "16", "--studies",
+         "less,threshold"]
+
+
+def _progress(work: Path) -> dict:
+    return json.loads((work / "progress.json").read_text())
+
+
+@pytest.mark.slow
+def test_resumed_run_takes_finished_parts_from_the_work_folder(frontier, tmp_path, capsys):
+    import optuna
+
+    work = tmp_path / "work"
+    frontier.main([*QUICK, "--work", str(work), "--out", str(tmp_path / "o1")])
+    capsys.readouterr()
+    first = json.loads((tmp_path / "o1" / "arith.json").read_text())
+    progress = _progress(work)
+    assert {"reference", "study less cache none", "study threshold cache none", "tuners tpe",
+            "tuners gp", "tuners random", "reuse"} == set(progress["parts"])
+    assert progress["settings"]["trials"] == 2 and progress["settings"]["studies"] == [
+        "less", "threshold"]
+    # as if the run had been cut off during the threshold study: its trials are in the storage,
+    # its figures are not in progress.json
+    del progress["parts"]["study threshold cache none"]
+    (work / "progress.json").write_text(json.dumps(progress))
+
+    frontier.main([*QUICK, "--work", str(work), "--out", str(tmp_path / "o2")])
+    out = capsys.readouterr().out
+    second = json.loads((tmp_path / "o2" / "arith.json").read_text())
+    assert f"resumed: less (cache none) from {work / 'progress.json'}" in out
+    assert "resumed: full-step and the oracle" in out and "resumed: the gp sampler's" in out
+    assert "tuning less (" not in out and "tuning threshold (2 trials, cache none)" in out
+    for key in ("less", "full_step", "oracle", "tuners", "reuse"):
+        assert second[key] == first[key], key  # taken from progress.json, not measured again
+    # threshold tuned again from its start (the same seed: the same trials), not 2 more trials
+    study = optuna.load_study(study_name="bench-threshold",
+                              storage=f"sqlite:///{work.resolve() / 'bench.db'}")
+    assert len(study.trials) == 2
+    same = ("trial", "params", "tune_accuracy", "tune_mean_nfe", "accuracy", "mean_nfe")
+    assert ([{k: p[k] for k in same} for p in second["threshold"]["front"]]
+            == [{k: p[k] for k in same} for p in first["threshold"]["front"]])
+    assert second["threshold"]["tune_wall_s"] > 0
+    assert "study threshold cache none" in _progress(work)["parts"]
+    assert second["meta"]["wall_s"] > first["meta"]["wall_s"]  # the sum over both segments
+    assert "| less |" in (tmp_path / "o2" / "arith.md").read_text()
+
+
+def _work_folder(frontier, work: Path, argv: list[str]) -> bytes:
+    """A work folder holding a run of ``argv`` with its reference runs finished (no model)."""
+    args = frontier.parse_args([*argv, "--work", str(work)])
+    spec, plan = frontier.configure(args)
+    progress = frontier.Progress(work / "progress.json", frontier.run_settings(args, spec, plan),
+                                 parts={"reference": {"full": {}, "oracle": {}}})
+    progress.save()
+    (work / "bench.db").touch()
+    return (work / "progress.json").read_bytes()
+
+
+def test_resume_with_other_settings_fails_in_one_line(frontier, tmp_path, capsys, monkeypatch):
+    work = tmp_path / "work"
+    before = _work_folder(frontier, work, QUICK)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(frontier.sampler, "load_model", no_model)
+    with pytest.raises(SystemExit) as exit_:
+        frontier.main([*QUICK, "--trials", "3", "--work", str(work), "--out", str(tmp_path / "o")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("frontier.py: error: ") and len(err.strip().splitlines()) == 1
+    assert "trials 2 there, 3 now" in err and "another --work" in err and "n_tune" not in err
+    assert not (tmp_path / "o").exists()
+    assert (work / "progress.json").read_bytes() == before
+
+
+def test_sigterm_stops_in_one_line_and_keeps_the_work_folder(frontier, tmp_path, capsys,
+                                                             monkeypatch):
+    import os
+    import signal
+
+    work = tmp_path / "work"
+    before = _work_folder(frontier, work, QUICK)
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # as a session's end sends it, during the run
+
+    handler = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(frontier.sampler, "load_model", terminated)
+    with pytest.raises(SystemExit) as exit_:
+        frontier.main([*QUICK, "--work", str(work), "--out", str(tmp_path / "o")])
+    assert exit_.value.code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == f"frontier.py: interrupted; rerun the same command to resume from {work}"
+    assert (work / "progress.json").read_bytes() == before and not (tmp_path / "o").exists()
+    assert signal.getsignal(signal.SIGTERM) is handler  # put back
