@@ -100,7 +100,7 @@ def denoise(model: DiffusionModel, input_ids: Tensor, strategy: Strategy, settin
     record = Trace.empty(batch, glen, device) if trace else None
 
     strategy.reset(GenerationContext(batch_size=batch, settings=settings, reference=reference,
-                                     generator=generator, device=device))
+                                     generator=generator, device=device, eos_id=model.eos_id))
     tracker = StatsTracker(settings, model.mask_id)
     block_of = torch.arange(glen, device=device) // blen
     active = torch.arange(batch, device=device)

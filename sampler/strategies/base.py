@@ -56,6 +56,7 @@ class GenerationContext:
         reference: (batch_size, gen_length) long reference tokens, or None (only the oracle uses it).
         generator: the random generator of the call (for random scores), or None.
         device: where the model's logits live.
+        eos_id: the model's end-of-text id, or None (rules with an EOS-specific test read it).
     """
 
     batch_size: int
@@ -63,6 +64,7 @@ class GenerationContext:
     device: torch.device = torch.device("cpu")
     reference: Tensor | None = None
     generator: torch.Generator | None = None
+    eos_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,21 @@ from .._validate import bounded
 from ..settings import MAX_TOKENS, DecodingSettings
 from ..space import ChoiceDim, FloatDim, IntDim, SearchSpace
 from ..stats import COARSE_TOPK, StepStats
-from .base import Strategy, StrategyParams
+from .base import GenerationContext, Strategy, StrategyParams
 
-__all__ = ["Less", "LessParams"]
+__all__ = ["Less", "LessParams", "FRONTIER_LOOKAHEAD", "FRONTIER_PATIENCE", "EOS_CONF",
+           "EOS_CONF_ANNEAL", "EOS_CONF_FLOOR", "EOS_JS_MULT"]
+
+# The authors' Dream sampler (``commit="frontier"``), its constants as their code sets them.
+FRONTIER_LOOKAHEAD = 16
+"""How far past the frontier (positions) a passing position may be committed instead of it."""
+FRONTIER_PATIENCE = 2
+"""Consecutive steps a row may commit past its frontier before the frontier itself is forced."""
+EOS_CONF, EOS_CONF_ANNEAL, EOS_CONF_FLOOR = 0.9, 0.1, 0.55
+"""An end-of-text top-1 also needs confidence >= max(EOS_CONF_FLOOR, EOS_CONF - EOS_CONF_ANNEAL x
+progress) (their "asymmetric EOS tightening", paper Sec. 4.3)..."""
+EOS_JS_MULT = 0.5
+"""... and a drift <= EOS_JS_MULT x js_delta."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,12 @@ class LessParams(StrategyParams):
                            doc="`block`: persistence and the previous distribution count from the "
                                "current block's first step (the authors'); `carry`: from the "
                                "first step of the generation")
+    commit: str = bounded("all", choices=("all", "frontier"),
+                          doc="`all`: every position of the block that passes (the authors' "
+                              "LLaDA sampler); `frontier`: their Dream sampler's order: the run "
+                              "of passing positions from the leftmost masked one, a look-ahead "
+                              "past it, the leftmost itself as fallback, and a stricter test "
+                              "for an end-of-text top-1")
     # ---- extensions (off at their defaults: the published rule) ----
     tau_instant: float | None = bounded(
         None, low=0.0, high=1.0,
@@ -66,6 +84,25 @@ class Less(Strategy):
     it cannot pass) and ``history="carry"`` (persistence and the previous distribution carried
     across blocks) are this project's first reading of the paper, kept as switchable variants.
 
+    ``commit="frontier"`` is the authors' **Dream** sampler (``dream_sampling/less.py``, read for
+    its rule, nothing taken from it), which commits in a different order from the same test. Per
+    row and step, with the *frontier* the leftmost masked position of the block: if the frontier
+    passes, the run of consecutive masked positions from it that all pass is committed (up to the
+    first masked position that fails; positions that pass beyond that are left); otherwise, if the
+    row has committed past its frontier fewer than ``FRONTIER_PATIENCE`` (2) steps in a row, the
+    most confident passing position among the ``FRONTIER_LOOKAHEAD`` (16) after the frontier is
+    committed instead (the leftmost on a tie); otherwise the frontier itself is, whatever its
+    confidence. A position whose top-1 is the end-of-text token passes only if its confidence is
+    also >= max(0.55, 0.9 - 0.1 x progress) and its drift <= 0.5 x ``js_delta`` (progress =
+    (block step + 1) / steps per block: their (step + 1) / steps on Dream's single block). Every
+    step commits at least one position per row, so the progress rule's fallback never fires.
+    Where this differs from their code: their statistics come from the model's own logit dtype
+    (bfloat16 on Dream; float32 here); their EOS early stop fills what is left with one more,
+    uncounted, forward pass (here: ``eos_fill`` writes EOS after the first committed one, no pass,
+    and every pass is counted); with ``temperature`` > 0 they write the frontier fallback's argmax
+    (here: sampled like every commit); they run Dream as one block (``block_length`` =
+    ``gen_length``), with blocks the frontier is the current block's.
+
     Extensions, beyond the published rule (each off at its default, and then the decoding is
     bit-identical to published LESS: the code path is skipped, not computed with a neutral value);
     the tuner switches them on only in an extended study (``less+ext``, see :meth:`extensions`):
@@ -91,6 +128,10 @@ class Less(Strategy):
     name = "less"
     Params = LessParams
 
+    def reset(self, context: GenerationContext) -> None:
+        self._eos_id = context.eos_id
+        self._wait = torch.zeros(context.batch_size, dtype=torch.long, device=context.device)
+
     def select(self, stats: StepStats) -> Tensor:
         p = self.params
         threshold = p.tau_conf if not p.relax else self._relaxed(stats)
@@ -101,14 +142,50 @@ class Less(Strategy):
         if p.history == "block":  # the block's first step has no previous observation in it
             ready &= (stats.block_step > 0)[:, None]
         if p.drift == "coarse":
-            ready &= stats.coarse_js_at(ready, COARSE_TOPK) <= p.js_delta
+            drift = stats.coarse_js_at(ready, COARSE_TOPK)
         else:
             # Skip the exact JS where the bound rules it out (a margin keeps rounding from deciding).
             ready &= stats.js_lower_bound <= p.js_delta * (1 + 1e-3) + 1e-7
-            ready &= stats.js_at(ready) <= p.js_delta
+            drift = stats.js_at(ready)
+        ready &= drift <= p.js_delta
+        if p.commit == "frontier" and getattr(self, "_eos_id", None) is not None:
+            ready &= self._eos_test(stats, drift)
         if p.tau_instant is not None:
             ready |= stats.candidates & (stats.confidence >= p.tau_instant)
-        return ready
+        return self._frontier(stats, ready) if p.commit == "frontier" else ready
+
+    def _eos_test(self, stats: StepStats, drift: Tensor) -> Tensor:
+        """(B, G) False where the top-1 is end-of-text and the stricter EOS test fails."""
+        progress = (stats.block_step + 1).double() / stats.settings.steps_per_block
+        floor = torch.clamp(EOS_CONF - EOS_CONF_ANNEAL * progress, min=EOS_CONF_FLOOR)
+        strict = ((stats.confidence >= floor.to(stats.confidence.dtype)[:, None])
+                  & (drift <= EOS_JS_MULT * self.params.js_delta))
+        return (stats.top1 != self._eos_id) | strict
+
+    def _frontier(self, stats: StepStats, ready: Tensor) -> Tensor:
+        """The Dream sampler's commits from the passing positions ``ready`` (see the class)."""
+        cand = stats.candidates
+        b, g = cand.shape
+        pos = torch.arange(g, device=cand.device).expand(b, g)
+        beyond = torch.full_like(pos, g)
+        front = torch.where(cand, pos, beyond).min(-1).values  # g: no masked position
+        has = front < g
+        front_ready = ready.gather(1, front.clamp_max(g - 1)[:, None])[:, 0] & has
+        after = pos >= front[:, None]
+        first_fail = torch.where(cand & ~ready & after, pos, beyond).min(-1).values
+        run = cand & after & (pos < first_fail[:, None]) & front_ready[:, None]
+        if getattr(self, "_wait", None) is None or self._wait.numel() <= int(stats.rows.max()):
+            self._wait = torch.zeros(int(stats.rows.max()) + 1, dtype=torch.long,
+                                     device=cand.device)  # select() without reset()
+        wait = self._wait[stats.rows]
+        ahead = (ready & cand & (pos > front[:, None])
+                 & (pos <= front[:, None] + FRONTIER_LOOKAHEAD))
+        look = has & ~front_ready & (wait < FRONTIER_PATIENCE) & ahead.any(-1)
+        best = torch.where(ahead, stats.confidence, -math.inf).argmax(-1)  # first max: leftmost
+        pick = (pos == best[:, None]) & look[:, None]
+        forced = (pos == front[:, None]) & (has & ~front_ready & ~look)[:, None]
+        self._wait[stats.rows] = torch.where(has, torch.where(look, wait + 1, 0), wait)
+        return run | pick | forced
 
     def _relaxed(self, stats: StepStats) -> Tensor:
         """(B, 1) the confidence threshold tau_conf * (1 - relax * p) of each row's block."""
