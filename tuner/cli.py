@@ -333,7 +333,7 @@ def optimize(
                   f"model {spec.model}, strategy {spec.strategy}, objective {spec.objective}",
                   highlight=False)
         with bar("full-step baseline", total=len(runner.evaluation.examples("tune"))) as progress:
-            base, study_obj = runner.prepare(progress)
+            base, study_obj = runner.prepare(progress, budget=target)
         err.print(f"baseline (full-step, {base.n} tuning examples): accuracy {base.accuracy:.1%}, "
                   f"mean NFE {base.mean_nfe:.2f}", highlight=False)
         _say_who_else(runner, study_obj)

@@ -254,7 +254,9 @@ class StudyRunner:
         except KeyError:
             raise UsageError(f"no study named {self.study_name!r} in {self.url_masked}.") from None
 
-    def create_or_resume(self) -> optuna.Study:
+    def create_or_resume(self, budget: int | None = None) -> optuna.Study:
+        """The study, created (with its warm starts: at most ``budget``, default ``spec.trials``,
+        so a run never leaves one queued and unrun) or resumed."""
         existing = {s.study_name for s in optuna.get_all_study_summaries(self.storage)}
         if self.study_name not in existing:
             try:
@@ -264,33 +266,37 @@ class StudyRunner:
             except optuna.exceptions.DuplicatedStudyError:
                 pass  # another worker created it a moment ago: resume theirs
             else:
-                return self._initialise(study)
+                return self._initialise(study, budget)
         study = optuna.load_study(study_name=self.study_name, storage=self.storage)
         self._check_identity(study)
         study.sampler = self._sampler(len(study.get_trials(deepcopy=False)))
         return study
 
-    def prepare(self, progress: Callable[[int, int], Any] | None = None
-                ) -> tuple[Baseline, optuna.Study]:
+    def prepare(self, progress: Callable[[int, int], Any] | None = None,
+                budget: int | None = None) -> tuple[Baseline, optuna.Study]:
         """The tuning split's baseline (measured once) and the study (created or resumed), with
-        the baseline recorded on it: what every way of running trials starts from."""
+        the baseline recorded on it: what every way of running trials starts from. ``budget``:
+        the trials this run will make (``--target``), when not ``spec.trials``."""
         self.check_model()
         self._check_existing()  # a resume with other settings is refused before any measuring
         baseline = self.baseline("tune", progress=progress)
-        study = self.create_or_resume()
+        study = self.create_or_resume(budget)
         study.set_user_attr("baseline_tune", json.loads(baseline.to_json()) | {"scores": None})
         self.recovered = fail_stale(study)
         return baseline, study
 
-    def _initialise(self, study: optuna.Study) -> optuna.Study:
+    def _initialise(self, study: optuna.Study, budget: int | None = None) -> optuna.Study:
         """Metric names, identity, spec and warm starts of a study this process just created
-        (only the creator enqueues, so concurrent workers never duplicate a warm start)."""
+        (only the creator enqueues, so concurrent workers never duplicate a warm start; no more
+        of them than the trials to be run, ``budget`` or ``spec.trials``)."""
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2, still in 5
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(self.spec.objective_spec.metrics))
         study.set_user_attr("identity", self.identity())
         study.set_user_attr("spec", self.spec_dict())
-        for params in self.family.warm_starts():
+        starts = self.family.warm_starts()
+        limit = budget if budget is not None else self.spec.trials
+        for params in starts if limit is None else starts[:limit]:
             study.enqueue_trial(params, user_attrs={"warm_start": True}, skip_if_exists=True)
         return study
 
@@ -348,7 +354,7 @@ class StudyRunner:
         ``target``, run trials until the study holds ``target`` complete ones, whichever
         worker ran them (see :func:`run_to_target`). ``prepared``: what :meth:`prepare` returned,
         when the caller already has it."""
-        baseline, study = prepared or self.prepare(baseline_progress)
+        baseline, study = prepared or self.prepare(baseline_progress, budget=target)
         callbacks = [on_trial] if on_trial else None
         if target is not None:
             run_to_target(study, self.objective(baseline), target, storage=self.storage,

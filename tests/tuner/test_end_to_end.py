@@ -79,6 +79,19 @@ def test_target_counts_the_study_not_the_process(storage, cli):
     assert both.exit_code == 2 and "not both" in both.stderr
 
 
+def test_a_budget_below_the_warm_starts_leaves_none_queued(storage, cli):
+    """LESS has three warm starts; a run of two trials enqueues two, so no WAITING trial is left
+    in the study for `show`, the dashboard or the next run to trip over."""
+    import optuna
+
+    for flag, name in (("--trials", "two"), ("--target", "two-in-all")):
+        _ok(cli, ["optimize", "--task", "arith", "--n-tune", "16", "--study", name,
+                  "--strategy", "less", flag, "2"])
+        study = optuna.load_study(study_name=name, storage=storage)
+        assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2
+        assert all(t.user_attrs.get("warm_start") for t in study.trials)
+
+
 @pytest.mark.slow
 def test_eval_json_keys(storage, cli):
     out = _ok(cli, ["eval", "--task", "arith", "--strategy", "threshold", "--params",
