@@ -173,6 +173,32 @@ def _create(url: str, engine_kwargs: dict, interval: int, grace: int,
     raise AssertionError("unreachable")
 
 
+def _serialise_sqlite(storage: RDBStorage) -> RDBStorage:
+    """Make every SQLite transaction of ``storage`` take the write lock when it begins
+    (``BEGIN IMMEDIATE``), so that a read-then-write is atomic across processes.
+
+    Optuna pops a queued (WAITING) trial by reading its state and setting it RUNNING in one
+    transaction, relying on a row lock (``SELECT ... FOR UPDATE``) that SQLite does not have: with
+    its default deferred transactions two workers both read WAITING and both run the trial (four
+    processes asking for 40 queued trials got 28 distinct ones), and the slower one fails at the
+    end with "Cannot tell a COMPLETE trial". The same recipe as SQLAlchemy's documentation for
+    pysqlite: the driver's own BEGIN is switched off and SQLAlchemy emits ours."""
+    from sqlalchemy import event
+
+    engine = storage.engine
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_begin(dbapi_connection, record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners are replaced by new ones
+    return storage
+
+
 def open_storage(url: str | None = None, *, create: bool = True) -> RDBStorage:
     """An Optuna RDB storage for ``url`` with heartbeats (retrying stale trials) and, for
     PostgreSQL, ``pool_pre_ping``. Raises :class:`StorageError` with one line on failure."""
@@ -197,7 +223,9 @@ def open_storage(url: str | None = None, *, create: bool = True) -> RDBStorage:
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
     interval, grace = heartbeat_settings()
     try:
-        return _create(url, engine_kwargs, interval, grace)
+        storage = _create(url, engine_kwargs, interval, grace)
+        shared_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+        return _serialise_sqlite(storage) if shared_file else storage
     except ImportError as err:
         raise StorageError(f"storage {mask_url(url)} needs a database driver: "
                            f"{scrub(str(err.msg), url)}. For PostgreSQL: pip install "
