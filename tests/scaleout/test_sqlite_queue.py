@@ -7,9 +7,11 @@ finished failed with "Cannot tell a COMPLETE trial" (tests/scaleout/test_concurr
 
 from __future__ import annotations
 
-import multiprocessing
+import json
+import os
+import subprocess
+import sys
 import time
-import warnings
 
 import optuna
 
@@ -17,14 +19,18 @@ from tuner.storage import open_storage
 
 PROCESSES, EACH = 4, 10
 
-
-def _ask(url: str, start: float, out) -> None:
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.simplefilter("ignore")
-    study = optuna.load_study(study_name="queue", storage=open_storage(url))
-    while time.time() < start:  # every process asks at the same instant
-        pass
-    out.put([study.ask()._trial_id for _ in range(EACH)])
+ASK = """
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+import optuna
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+from tuner.storage import open_storage
+url, start, each = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+study = optuna.load_study(study_name="queue", storage=open_storage(url))
+while time.time() < start:  # every process asks at the same instant
+    pass
+print(json.dumps([study.ask()._trial_id for _ in range(each)]))
+"""
 
 
 def test_each_queued_trial_goes_to_one_process(tmp_path):
@@ -32,15 +38,16 @@ def test_each_queued_trial_goes_to_one_process(tmp_path):
     study = optuna.create_study(study_name="queue", storage=open_storage(url))
     for i in range(PROCESSES * EACH):
         study.enqueue_trial({"x": float(i)})
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    start = time.time() + 4  # after every process has imported and opened the storage
-    procs = [ctx.Process(target=_ask, args=(url, start, out)) for _ in range(PROCESSES)]
-    for p in procs:
-        p.start()
-    asked = [i for _ in procs for i in out.get(timeout=120)]
-    for p in procs:
-        p.join(timeout=60)
+    start = time.time() + 6  # after every process has imported and opened the storage
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", ASK, url, str(start), str(EACH)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(PROCESSES)]
+    asked = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+        asked += json.loads(out.strip().splitlines()[-1])
     assert len(asked) == PROCESSES * EACH
     assert len(set(asked)) == len(asked), "a queued trial was handed to two processes"
     assert all(t.state.name == "RUNNING" for t in study.get_trials(deepcopy=False))
