@@ -8,16 +8,20 @@ attributes whatever the objective, so a Pareto front exists for every study.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import signal
 import socket
+import threading
 import time
 import warnings
 from collections import Counter
+from contextlib import contextmanager
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -355,14 +359,75 @@ class StudyRunner:
         worker ran them (see :func:`run_to_target`). ``prepared``: what :meth:`prepare` returned,
         when the caller already has it."""
         baseline, study = prepared or self.prepare(baseline_progress, budget=target)
-        callbacks = [on_trial] if on_trial else None
-        if target is not None:
-            run_to_target(study, self.objective(baseline), target, storage=self.storage,
-                          timeout=self.spec.timeout, callbacks=callbacks)
-        else:
-            study.optimize(self.objective(baseline), n_trials=self.spec.trials,
-                           timeout=self.spec.timeout, callbacks=callbacks, catch=())
+        with InterruptGuard() as guard:
+            objective = guard.objective(self.objective(baseline))
+            callbacks = [guard.after_trial, *([on_trial] if on_trial else [])]
+            if target is not None:
+                run_to_target(study, objective, target, storage=self.storage,
+                              timeout=self.spec.timeout, callbacks=callbacks,
+                              waiting=guard.interruptible)
+            else:
+                study.optimize(objective, n_trials=self.spec.trials,
+                               timeout=self.spec.timeout, callbacks=callbacks, catch=())
         return study
+
+
+class InterruptGuard:
+    """Ctrl-C (SIGINT) during a run of trials, at a moment Optuna can take it.
+
+    While a trial's objective runs, Ctrl-C raises ``KeyboardInterrupt`` at once: Optuna marks the
+    trial failed and re-raises, and the next run retries it. While Optuna records a trial (asks
+    for it, tells its values) it is held until that is done, then raised (from the trial
+    callback, or as the next objective starts): an interrupt inside Optuna's own bookkeeping left
+    the trial half told and surfaced as an ``UnboundLocalError`` from Optuna instead of an
+    interrupt. Only installed from the main thread over Python's default SIGINT handler (an
+    ignored or custom SIGINT is left alone)."""
+
+    def __init__(self) -> None:
+        self.inside = False
+        self.pending = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "InterruptGuard":
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        if self.pending and exc[0] is None:  # held through the run's last bookkeeping
+            raise KeyboardInterrupt
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.inside:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """A stretch where Ctrl-C may raise at once (a held one raises as it starts)."""
+        if self.pending:
+            raise KeyboardInterrupt
+        self.inside = True
+        try:
+            yield
+        finally:
+            self.inside = False
+
+    def objective(self, run: Callable[[optuna.Trial], Any]) -> Callable[[optuna.Trial], Any]:
+        """``run`` with Ctrl-C raised inside it (and a held one raised as it starts)."""
+        def guarded(trial: optuna.Trial) -> Any:
+            with self.interruptible():
+                return run(trial)
+
+        return guarded
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """A trial callback: raise a Ctrl-C held while Optuna recorded the trial."""
+        if self.pending:
+            raise KeyboardInterrupt
 
 
 def fail_stale(study: optuna.Study) -> int:
@@ -387,14 +452,16 @@ def count_states(study: optuna.Study) -> Counter:
 def run_to_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any], target: int, *,
                   storage: optuna.storages.BaseStorage | None = None,
                   timeout: float | None = None, callbacks: list | None = None,
-                  poll_s: float | None = None) -> None:
+                  poll_s: float | None = None,
+                  waiting: Callable[[], Any] = contextlib.nullcontext) -> None:
     """Run trials one at a time until the study holds ``target`` complete trials.
 
     Meant for many workers on one study. A worker starts a trial while complete plus running
     trials fall short of the target, or while the retry of a trial whose worker died is waiting;
     otherwise it waits for the running trials of others, failing stale ones as it polls, so that a
     dead worker's trial is retried rather than left running. It returns once the target is met
-    and nothing runs. ``storage`` (the study's) sets the polling interval to its heartbeat. Workers that look at the same moment may overshoot by a trial or so.
+    and nothing runs. ``storage`` (the study's) sets the polling interval to its heartbeat. Workers that look at the same moment may overshoot by a trial or so. ``waiting``: a context
+    manager around each wait for the others' trials.
     """
     interval = storage.get_heartbeat_interval() if hasattr(
         storage, "get_heartbeat_interval") else None
@@ -412,6 +479,7 @@ def run_to_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any],
         elif done >= target and not running:
             return
         else:
-            time.sleep(poll_s)
+            with waiting():  # e.g. InterruptGuard.interruptible: Ctrl-C while waiting
+                time.sleep(poll_s)
 
 
