@@ -50,7 +50,6 @@ import datetime
 import functools
 import json
 import logging
-import os
 import platform
 import signal
 import sys
@@ -65,6 +64,7 @@ import torch
 
 import sampler
 from sampler.artifacts import file_sha256
+from sampler.atomic import write_text_atomically
 from sampler.edit_map import MAP_FILE
 from sampler.zoo import bundled_path
 from tuner import StudyRunner, UsageError, load_spec, validate
@@ -126,16 +126,6 @@ def bundled_indicator(model_name: str) -> str | None:
     except sampler.SamplerError:
         return None
     return str(path) if path.is_file() else None
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all: a temporary file beside it, then ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_progress(path: Path) -> dict:
@@ -222,7 +212,7 @@ class Progress:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"settings": self.settings, "model_fingerprint": self.fingerprint,
                 "elapsed_s": self.elapsed(), "parts": self.parts}
-        write_atomically(self.path, json.dumps(data, indent=2) + "\n")
+        write_text_atomically(self.path, json.dumps(data, indent=2) + "\n")
 
 
 def summarise(points: list[dict], full: dict, oracle: dict) -> dict:

@@ -37,7 +37,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -45,6 +44,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from .atomic import atomic_path
 from .errors import ConfigError
 from .stats import StepStats
 
@@ -209,16 +209,8 @@ def save_indicator(indicator: Indicator, path: str | os.PathLike,
              for k, v in indicator.state_dict().items()}
     metadata = {"format": FORMAT, "config": json.dumps(indicator.config.to_dict()),
                 "provenance": json.dumps(dict(provenance), sort_keys=True)}
-    handle, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
-                                   prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(state, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return path
 
 

@@ -16,13 +16,13 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from ._validate import check_choice, from_mapping, short, show_key, validate_fields
 from .artifacts import map_artifact_paths, path_for_file, path_from_file
+from .atomic import write_text_atomically
 from .errors import ConfigError, ProfileError
 from .models import ADAPTERS
 from .settings import DecodingSettings
@@ -243,21 +243,6 @@ def load_profile(path: str | os.PathLike) -> Profile:
     return profile if params == profile.params else dataclasses.replace(profile, params=params)
 
 
-def _umask() -> int:
-    """The process's umask: from /proc on Linux (no side effect); elsewhere by setting it and
-    setting it straight back (``os.umask`` is the only portable reader)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def save_profile(profile: Profile, path: str | os.PathLike) -> Path:
     """Write ``profile`` as JSON atomically (a temporary file renamed into place), with the
     permissions a new file gets under the umask (0644 under the usual 022), not the temporary
@@ -271,16 +256,5 @@ def save_profile(profile: Profile, path: str | os.PathLike) -> Path:
     folder = os.path.abspath(path.parent)
     data["params"] = map_artifact_paths(profile.strategy, data["params"],
                                         lambda name: path_for_file(name, folder))
-    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     return path

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import random
 import signal
@@ -46,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import ModernBertConfig, ModernBertForMaskedLM, PreTrainedTokenizerFast
 
+from ..atomic import atomic_path, write_text_atomically
 from ..native import BidirectionalTransformer, native_config
 from . import arith, cot
 from .arith import GEN_LENGTH, make_splits
@@ -486,13 +486,11 @@ def train(cfg: TrainConfig) -> dict:
         return recipe.logits(cfg, model, noisy, attention, start)
 
     def checkpoint(step: int) -> None:
-        path = Path(cfg.out) / CHECKPOINT
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(CHECKPOINT + ".tmp")
-        torch.save({"step": step, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                    "wall_seconds": wall(), "log": log, "resumes": resumes}, tmp)
-        os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint whole
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        with atomic_path(Path(cfg.out) / CHECKPOINT) as tmp:  # a kill mid-write keeps the last
+            torch.save({"step": step, "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                        "wall_seconds": wall(), "log": log, "resumes": resumes}, tmp)
 
     def wall() -> float:
         return done_before + time.time() - began
@@ -562,9 +560,7 @@ def save(cfg: TrainConfig, model: nn.Module, tokenizer: PreTrainedTokenizerFast,
                "torch": torch.__version__, "resumes": resumes,
                **recipe.summary_extras(cfg, step / wall if wall > 0 else float("nan"))}
     summary["log"] = log or []
-    tmp = out / "training.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, out / "training.json")
+    write_text_atomically(out / "training.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
