@@ -224,7 +224,8 @@ def open_storage(url: str | None = None, *, create: bool = True) -> RDBStorage:
     interval, grace = heartbeat_settings()
     try:
         storage = _create(url, engine_kwargs, interval, grace)
-        shared_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+        shared_file = (parsed.get_backend_name() == "sqlite"
+                       and parsed.database not in (None, "", ":memory:"))
         return _serialise_sqlite(storage) if shared_file else storage
     except ImportError as err:
         raise StorageError(f"storage {mask_url(url)} needs a database driver: "

@@ -8,7 +8,6 @@ attributes whatever the objective, so a Pareto front exists for every study.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -19,7 +18,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from typing import Any, Callable, Iterator
 
@@ -453,7 +452,7 @@ def run_to_target(study: optuna.Study, objective: Callable[[optuna.Trial], Any],
                   storage: optuna.storages.BaseStorage | None = None,
                   timeout: float | None = None, callbacks: list | None = None,
                   poll_s: float | None = None,
-                  waiting: Callable[[], Any] = contextlib.nullcontext) -> None:
+                  waiting: Callable[[], Any] = nullcontext) -> None:
     """Run trials one at a time until the study holds ``target`` complete trials.
 
     Meant for many workers on one study. A worker starts a trial while complete plus running

@@ -127,6 +127,8 @@ class Less(Strategy):
 
     name = "less"
     Params = LessParams
+    _eos_id: int | None = None  # the model's EOS id (reset), for commit="frontier"'s EOS test
+    _wait: Tensor | None = None  # (batch,) steps each row committed past its frontier in a row
 
     def reset(self, context: GenerationContext) -> None:
         self._eos_id = context.eos_id
@@ -148,7 +150,7 @@ class Less(Strategy):
             ready &= stats.js_lower_bound <= p.js_delta * (1 + 1e-3) + 1e-7
             drift = stats.js_at(ready)
         ready &= drift <= p.js_delta
-        if p.commit == "frontier" and getattr(self, "_eos_id", None) is not None:
+        if p.commit == "frontier" and self._eos_id is not None:
             ready &= self._eos_test(stats, drift)
         if p.tau_instant is not None:
             ready |= stats.candidates & (stats.confidence >= p.tau_instant)
@@ -174,7 +176,7 @@ class Less(Strategy):
         after = pos >= front[:, None]
         first_fail = torch.where(cand & ~ready & after, pos, beyond).min(-1).values
         run = cand & after & (pos < first_fail[:, None]) & front_ready[:, None]
-        if getattr(self, "_wait", None) is None or self._wait.numel() <= int(stats.rows.max()):
+        if self._wait is None or self._wait.numel() <= int(stats.rows.max()):
             self._wait = torch.zeros(int(stats.rows.max()) + 1, dtype=torch.long,
                                      device=cand.device)  # select() without reset()
         wait = self._wait[stats.rows]
