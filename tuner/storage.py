@@ -199,6 +199,20 @@ def _serialise_sqlite(storage: RDBStorage) -> RDBStorage:
     return storage
 
 
+def _sqlite_file(parsed) -> Path | None:
+    """The file a SQLite URL names: ``sqlite:///path.db``, or a SQLite URI filename
+    (``sqlite:///file:path.db?mode=ro&uri=true``, whose path follows ``file:``); None in memory."""
+    database = parsed.database
+    if not database or database == ":memory:":
+        return None
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1") and database.startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+
+        path = unquote(urlsplit(database).path)
+        return Path(path) if path and path != ":memory:" else None
+    return Path(database)
+
+
 def open_storage(url: str | None = None, *, create: bool = True) -> RDBStorage:
     """An Optuna RDB storage for ``url`` with heartbeats (retrying stale trials) and, for
     PostgreSQL, ``pool_pre_ping``. Raises :class:`StorageError` with one line on failure."""
@@ -206,15 +220,16 @@ def open_storage(url: str | None = None, *, create: bool = True) -> RDBStorage:
     parsed = _parse(url)
     engine_kwargs = {}
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            folder = Path(parsed.database).parent
+        database = _sqlite_file(parsed)
+        if database is not None:
+            folder = database.parent
             if not folder.exists():
-                if not create:
-                    raise StorageError(f"no study database at {parsed.database}; run "
+                if not create or parsed.query.get("mode") == "ro":
+                    raise StorageError(f"no study database at {database}; run "
                                        "`tuner optimize` first or pass --storage.")
                 folder.mkdir(parents=True, exist_ok=True)
-            elif not create and not Path(parsed.database).exists():
-                raise StorageError(f"no study database at {parsed.database}; run "
+            elif not create and not database.exists():
+                raise StorageError(f"no study database at {database}; run "
                                    "`tuner optimize` first or pass --storage.")
     else:
         engine_kwargs["pool_pre_ping"] = True

@@ -102,7 +102,8 @@ def test_export_to_a_folder_or_a_missing_folder_is_refused(cli, tmp_path):
         assert result.exit_code == 2 and message in _one_line(result)
 
 
-def test_a_read_only_database_is_one_line(cli, tmp_path):
+def test_a_read_only_database_is_one_line(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     db = tmp_path / "s.db"
     spec = load_spec("arith").with_overrides(n_tune=8)
     StudyRunner(spec, storage=f"sqlite:///{db}", study_name="s").create_or_resume()
@@ -114,6 +115,7 @@ def test_a_read_only_database_is_one_line(cli, tmp_path):
     assert "Traceback" not in result.output
     last = result.stderr.strip().splitlines()[-1]
     assert "the study database refused the operation" in last and "readonly" in last
+    assert not (tmp_path / "file:").exists()  # a URI filename names a file, not a folder to make
 
 
 def test_spec_types_are_checked_in_the_api():
