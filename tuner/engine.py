@@ -68,8 +68,11 @@ class EvalResult:
     synchronised; encoding prompts, detokenising and scoring excluded), in batches of the
     evaluator's batch size. ``generated_tokens`` counts the tokens of the completions: generated
     tokens that are not special tokens (the end-of-text fill and padding after an answer are not
-    counted, as in Fast-dLLM's throughput). ``timed_with_reuse`` is True when forward passes were
-    reused across trials (a study's trials): such timings are not production cost.
+    counted, as in Fast-dLLM's throughput). ``tokens_per_forward`` is those tokens over the forward
+    passes (``generated_tokens / total_nfe``): Fast-dLLM's "token per step" and d3LLM's TPF, which
+    both count the answer's tokens up to its end, not ``gen_length``. ``timed_with_reuse`` is True
+    when forward passes were reused across trials (a study's trials): such timings are not
+    production cost.
     """
 
     accuracy: float
@@ -188,7 +191,7 @@ class Evaluator:
         n = len(outcomes)
         return EvalResult(
             accuracy=right / n, mean_nfe=sum(nfes) / n,
-            p95_nfe=percentile(nfes, 95), tokens_per_forward=settings.gen_length * n / sum(nfes),
+            p95_nfe=percentile(nfes, 95), tokens_per_forward=generated / sum(nfes),
             wall_s=stopwatch.seconds, n=n, n_total=n_total, complete=n == n_total,
             outcomes=outcomes, forward_rows=model.rows_computed if reuse else rows,
             cache_hits=(self.cache.hits - hits_before) if reuse else 0,

@@ -230,7 +230,7 @@ class StudyRunner:
                              f"{self.spec.task!r}: model {ev.model_name!r} cannot do "
                              "this task, so there is nothing to tune.")
         base = Baseline(result.accuracy, result.mean_nfe, result.n,
-                        [o.score for o in result.outcomes])
+                        [o.score for o in result.outcomes], result.tokens_per_forward)
         store.set_user_attr(key, base.to_json())
         return base
 

@@ -61,6 +61,20 @@ def test_timings_are_measured_and_say_whether_they_reused(smoke_model):
     assert plain.generated_tokens == reused.generated_tokens <= 24 * SETTINGS.gen_length
 
 
+def test_tokens_per_forward_counts_answer_tokens_as_d3llm_does():
+    """TPF = the answers' tokens (end-of-text fill left out) over the forward passes, so full-step,
+    which commits one token a pass, is at most 1 token per forward (d3LLM's AR reference point)."""
+    task = TASKS["arith"]
+    model = sampler.load_model("tiny-arith")  # a trained model: its answers end before gen_length
+    evaluator = Evaluator(model, task, task.examples("tune", 16), SETTINGS, batch_size=8)
+    full = evaluator.run(sampler.strategies.Fixed.full_step(SETTINGS))
+    fast = evaluator.run(sampler.make_strategy("threshold", {"threshold": 0.5}))
+    for result in (full, fast):
+        assert result.tokens_per_forward == pytest.approx(result.generated_tokens / result.total_nfe)
+    assert 0 < full.tokens_per_forward <= 1
+    assert full.tokens_per_forward < SETTINGS.gen_length / full.mean_nfe  # the fill is not counted
+
+
 def test_stopwatch_adds_up_the_timed_blocks_only():
     watch = Stopwatch("cpu")
     for _ in range(2):

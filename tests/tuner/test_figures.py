@@ -32,3 +32,12 @@ def test_relative_figures_carry_aup_when_given_tokens_per_forward_and_the_object
     assert figures["aup"] == pytest.approx(aup_of(0.8, 8.0, 8.0, BASE))
     assert "aup" not in relative_figures(0.8, 8.0, BASE, 4.0)
     assert OBJECTIVES["aup"].values(figures) == pytest.approx(figures["aup"])
+
+
+def test_aup_reads_full_step_s_own_tokens_per_forward_when_the_baseline_has_it():
+    measured = Baseline(accuracy=0.80, mean_nfe=32.0, n=100, tokens_per_forward=0.9)
+    assert aup_of(0.79, 8.0, 8.0, measured) == pytest.approx(aup([0.9, 8.0], [80.0, 79.0], 80.0))
+    # stored and read back; a baseline stored before the field existed reads as None
+    assert Baseline.from_json(measured.to_json()) == measured
+    legacy = '{"accuracy": 0.8, "mean_nfe": 32.0, "n": 100, "scores": []}'
+    assert Baseline.from_json(legacy) == BASE and BASE.tokens_per_forward is None
