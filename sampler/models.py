@@ -9,6 +9,7 @@ implementation, the authors' remote code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -50,6 +51,17 @@ class DiffusionModel:
     @property
     def device(self) -> torch.device:
         return next(self.network.parameters()).device
+
+    def weights_fingerprint(self) -> str:
+        """A short hash of the weights (the name, shape and first 64 values of every tensor):
+        what names this model in study identities and in the provenance of files trained on it
+        (indicators, reasoning maps, evaluation tables). Computed afresh at each call, so weights
+        changed in place (a merged adapter) get a new one."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.network.state_dict().items()):
+            digest.update(f"{name}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def forward(self, x: Tensor, attention_mask: Tensor | None) -> Tensor:
         kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}

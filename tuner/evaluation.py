@@ -6,7 +6,6 @@ An :class:`Evaluation` is built from a spec and touches no storage; a
 
 from __future__ import annotations
 
-import hashlib
 from functools import cached_property
 
 import sampler
@@ -63,13 +62,9 @@ class Evaluation:
 
     @cached_property
     def model_fingerprint(self) -> str:
-        """A short hash of the weights (shapes and leading values of every tensor): a retrained
-        model under the same name gets new baselines and cannot resume an old study."""
-        digest = hashlib.sha256()
-        for name, tensor in sorted(self.model.network.state_dict().items()):
-            digest.update(f"{name}{tuple(tensor.shape)}".encode())
-            digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())
-        return digest.hexdigest()[:16]
+        """The model's :meth:`~sampler.DiffusionModel.weights_fingerprint`: a retrained model
+        under the same name gets new baselines and cannot resume an old study."""
+        return self.model.weights_fingerprint()
 
     def evaluator(self, split: str, *, reuse: bool = True) -> Evaluator:
         """The evaluator of ``split``; with ``reuse`` (and an evaluation built with reuse) it

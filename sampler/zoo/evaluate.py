@@ -14,6 +14,14 @@ Decoding is greedy, with EOS fill (everything after a committed end-of-text is f
     python -m sampler.zoo.evaluate --task cot --model FOLDER --n 500 --json out.json
     python -m sampler.zoo.evaluate --task cot --model FOLDER --n 100 --row "threshold 0.9"
         # some rows only (full-step always runs first): a quick look at a checkpoint in training
+    python -m sampler.zoo.evaluate --model tiny-cot --json eval.json --resume
+        # the JSON is rewritten after every row; --resume keeps the rows it already holds (same
+        # model weights, problems and settings) and runs the others: a long CPU run survives
+        # being stopped
+
+With ``--json``, the file is written after every row (whole or not at all), with ``"complete":
+false`` until the last, and full-step's output (the oracle's reference) beside it while the
+table is incomplete (``<json>.full-step.safetensors``).
 """
 
 from __future__ import annotations
@@ -23,10 +31,13 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from types import ModuleType
+from typing import Any, Callable
 
 import torch
 
+from ..atomic import atomic_path, write_text_atomically
 from ..errors import SamplerError
 from ..models import DiffusionModel, load_model
 from ..settings import DecodingSettings
@@ -35,8 +46,8 @@ from . import arith, cot
 from .decode import decode
 from .problems import Problem
 
-__all__ = ["SETTINGS", "COT_SETTINGS", "TASKS", "Setting", "Row", "evaluate", "markdown",
-           "select", "targets", "main"]
+__all__ = ["SETTINGS", "COT_SETTINGS", "TASKS", "Setting", "Row", "TableFile", "evaluate",
+           "markdown", "select", "targets", "main"]
 
 
 @dataclass(frozen=True)
@@ -130,47 +141,126 @@ def _synchronize(model: DiffusionModel) -> None:
         torch.cuda.synchronize(model.device)
 
 
+def _key(setting: Setting) -> str:
+    return json.dumps([setting.strategy, setting.params, setting.cache], sort_keys=True)
+
+
 def evaluate(model: DiffusionModel, problems: list[Problem], *, task: str = "arith",
              settings: tuple[Setting, ...] | None = None, batch_size: int = 200,
-             eos_fill: bool = True, progress: bool = True) -> list[Row]:
+             eos_fill: bool = True, progress: bool = True, done: dict[str, Row] | None = None,
+             reference: torch.Tensor | None = None,
+             on_row: Callable[[Row, torch.Tensor | None], Any] | None = None) -> list[Row]:
     """One :class:`Row` per setting (default: the task's table) on ``problems``; the first
-    setting must be full-step (the oracle's reference)."""
+    setting must be full-step (the oracle's reference).
+
+    ``done`` (label -> row) holds rows measured before on the same problems (a resumed table):
+    they are taken as they are, not run again; ``reference`` is then full-step's output
+    (``(len(problems), gen_length)`` tokens) when the oracle still has to run. ``on_row(row,
+    reference)`` is called after each row that ran, with full-step's output once it is known."""
     spec = TASKS[task]
     settings = spec.settings if settings is None else settings
     kinds = spec.module.KINDS
     rows: list[Row] = []
-    references: list[torch.Tensor] = []
-    done: dict[str, Row] = {}  # a setting listed twice (threshold 0.9 = its cache-none row) runs once
+    done = dict(done or {})
+    same: dict[str, Row] = {}  # a setting listed twice (threshold 0.9 = its cache-none row) runs once
     for setting in settings:
-        key = json.dumps([setting.strategy, setting.params, setting.cache], sort_keys=True)
-        if key in done:
-            rows.append(replace(done[key], label=setting.label))
+        key = _key(setting)
+        if setting.label in done or key in same:
+            kept = setting.label in done
+            row = done[setting.label] if kept else replace(same[key], label=setting.label)
+            rows.append(row)
+            same.setdefault(key, row)
+            if progress and kept:
+                print(f"{setting.label:28s} accuracy {row.accuracy:6.1%}  mean NFE "
+                      f"{row.mean_nfe:6.2f}  (kept from the resumed table)", file=sys.stderr,
+                      flush=True)
             continue
+        if setting.strategy == "oracle" and reference is None:
+            raise ValueError("the oracle row needs full-step's output: run full-step first")
         _synchronize(model)
         started = time.perf_counter()
         right: dict[str, list[float]] = {k: [] for k in kinds}
         nfe: list[torch.Tensor] = []
-        for i, start in enumerate(range(0, len(problems), batch_size)):
+        generated: list[torch.Tensor] = []
+        for start in range(0, len(problems), batch_size):
             chunk = problems[start:start + batch_size]
-            ref = references[i] if setting.strategy == "oracle" else None
+            ref = (reference[start:start + len(chunk)].to(model.device)
+                   if setting.strategy == "oracle" else None)
             texts, gen, n = _decode(model, chunk, spec, setting, eos_fill, ref)
             if setting.label == "full-step":
-                references.append(gen)
+                generated.append(gen.cpu())
             for p, text in zip(chunk, texts):
                 right[p.kind].append(spec.module.score(p, text))
             nfe.append(n)
         _synchronize(model)
         seconds = time.perf_counter() - started
+        if generated:
+            reference = torch.cat(generated)
         scores = [s for v in right.values() for s in v]
         row = Row(setting.label, sum(scores) / len(scores), float(torch.cat(nfe).float().mean()),
                   {k: sum(v) / len(v) for k, v in right.items() if v}, seconds / len(problems))
         rows.append(row)
-        done[key] = row
+        same[key] = row
+        if on_row is not None:
+            on_row(row, reference)
         if progress:
             by_kind = "  ".join(f"{k} {v:6.1%}" for k, v in row.by_kind.items())
             print(f"{setting.label:28s} accuracy {row.accuracy:6.1%}  mean NFE {row.mean_nfe:6.2f}  "
                   f"{by_kind}  ({seconds:.0f} s)", file=sys.stderr, flush=True)
     return rows
+
+
+class TableFile:
+    """The ``--json`` file of a table, rewritten whole after every row, and full-step's output
+    kept beside it (``<path>.full-step.safetensors``) until the table is complete, so that a
+    stopped run can be resumed (:meth:`resume`)."""
+
+    def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
+        self.path, self.header = Path(path), header
+        self.reference_path = self.path.with_name(self.path.name + ".full-step.safetensors")
+        self.rows: dict[str, Row] = {}
+        self._reference_saved = False
+
+    def resume(self) -> torch.Tensor | None:
+        """Read the rows of an earlier run of the same table (nothing when there is no file);
+        ``ValueError`` with one line when the file holds another model's or problems' table.
+        Returns full-step's output when the file kept it."""
+        if not self.path.exists():
+            return None
+        try:
+            saved = json.loads(self.path.read_text())
+            header = {k: saved[k] for k in self.header}
+            rows = [Row(**r) for r in saved["rows"]]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{self.path} is not a table this command wrote ({err}); "
+                             "move it away or drop --resume") from None
+        differ = [k for k in self.header if header[k] != self.header[k]]
+        if differ:
+            k = differ[0]
+            raise ValueError(f"{self.path} holds a table with {k} = {header[k]!r}, not "
+                             f"{self.header[k]!r}; use another --json file or drop --resume")
+        self.rows = {r.label: r for r in rows}
+        if self.reference_path.exists():
+            from safetensors.torch import load_file
+
+            return load_file(str(self.reference_path))["full_step"]
+        return None
+
+    def write(self, rows: list[Row], reference: torch.Tensor | None, *, complete: bool,
+              checks: list[tuple[str, bool]] = ()) -> None:
+        """Write the rows (and, while incomplete, full-step's output); remove the kept output
+        once the table is complete."""
+        if reference is not None and not complete and not self._reference_saved:
+            from safetensors.torch import save_file
+
+            with atomic_path(self.reference_path) as tmp:
+                save_file({"full_step": reference.contiguous()}, str(tmp))
+            self._reference_saved = True
+        body = {**self.header, "complete": complete, "rows": [asdict(r) for r in rows],
+                "targets": [{"statement": s, "met": m} for s, m in checks]}
+        write_text_atomically(self.path, json.dumps(body, indent=2) + "\n")
+        if complete:
+            self.reference_path.unlink(missing_ok=True)
 
 
 def markdown(rows: list[Row], task: str = "arith") -> str:
@@ -241,7 +331,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default="float32",
                         help="weights dtype (float32 keeps the figures comparable across devices)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--json", help="also write the rows to this file (after every row)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows the --json file already holds (same model weights, "
+                             "problems and settings) and run the others")
     parser.add_argument("--row", action="append", default=None, metavar="LABEL",
                         help="run only this row of the table (repeatable; full-step always runs, "
                              "first); default: every row")
@@ -256,6 +349,14 @@ def main(argv: list[str] | None = None) -> None:
             settings = select(settings, args.row)
         except ValueError as err:
             parser.error(f"--row: {err}")
+    if args.resume and not args.json:
+        parser.error("--resume needs --json FILE: the table to resume")
+    if args.json:
+        folder = Path(args.json).expanduser().parent
+        if Path(args.json).is_dir() or not folder.is_dir():
+            parser.error(f"--json {args.json}: "
+                         + ("is a folder" if Path(args.json).is_dir()
+                            else f"the folder {folder} does not exist"))
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -264,18 +365,40 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"error: {err}\n")
     module = TASKS[task].module
     problems = module.make_splits(seed=args.seed, n_train=0, n_test=HELD_OUT)["test"][:args.n]
+    table, reference, on_row = None, None, None
+    if args.json:
+        table = TableFile(args.json, {
+            "model": model_name, "weights": model.weights_fingerprint(), "task": task,
+            "n": len(problems), "seed": args.seed, "eos_fill": not args.no_eos_fill,
+            "device": model.device.type, "dtype": args.dtype, "batch_size": args.batch_size})
+        if args.resume:
+            try:
+                reference = table.resume()
+            except ValueError as err:
+                parser.exit(2, f"error: --resume: {err}\n")
+            oracle_to_run = any(s.strategy == "oracle" and s.label not in table.rows
+                                for s in settings)
+            if reference is None and oracle_to_run:
+                table.rows.pop("full-step", None)  # its output was not kept: run it again
+        measured: list[Row] = []
+        known = {s.label for s in settings}
+        kept = [r for label, r in table.rows.items() if label in known]
+
+        def on_row(row: Row, full_step: torch.Tensor | None) -> None:
+            measured.append(row)
+            order = {s.label: i for i, s in enumerate(settings)}
+            so_far = sorted(kept + measured, key=lambda r: order[r.label])
+            table.write(so_far, full_step, complete=False)
+
     rows = evaluate(model, problems, task=task, settings=settings, batch_size=args.batch_size,
-                    eos_fill=not args.no_eos_fill)
+                    eos_fill=not args.no_eos_fill, done=table.rows if table else None,
+                    reference=reference, on_row=on_row)
     print(markdown(rows, task))
     checks = targets(rows) if task == "cot" else []
     for statement, met in checks:
         print(f"{'met' if met else 'MISSED'}: {statement}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"model": model_name, "task": task, "n": len(problems), "seed": args.seed,
-                       "eos_fill": not args.no_eos_fill, "device": str(model.device),
-                       "dtype": args.dtype, "rows": [asdict(r) for r in rows],
-                       "targets": [{"statement": s, "met": m} for s, m in checks]}, fh, indent=2)
+    if table is not None:
+        table.write(rows, None, complete=True, checks=checks)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import pytest
 
 from sampler.zoo import cot
 from sampler.zoo.evaluate import COT_SETTINGS, SETTINGS, Row, main, markdown, targets
+from sampler.zoo.evaluate import _decode as REAL_DECODE
 
 
 def test_arith_table_keeps_its_format():
@@ -81,3 +82,84 @@ def test_an_unknown_row_is_one_line_naming_the_rows(capsys):
         main(["--task", "cot", "--model", "/nonexistent/folder", "--row", "threshold 0.8"])
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.value.code == 2 and "no row 'threshold 0.8'" in last and "'threshold 0.9'" in last
+
+
+class Stopped(Exception):
+    """A run stopped in the middle (killed, Ctrl-C)."""
+
+
+def _counting_decode(monkeypatch, stop_at: str | None = None) -> list[str]:
+    """Record the label of every row decoded; raise at the row ``stop_at`` (a stopped run)."""
+    from sampler.zoo import evaluate as module
+
+    real, calls = REAL_DECODE, []
+
+    def decode(model, problems, task, setting, eos_fill, reference):
+        if setting.label == stop_at:
+            raise Stopped
+        calls.append(setting.label)
+        return real(model, problems, task, setting, eos_fill, reference)
+
+    monkeypatch.setattr(module, "_decode", decode)
+    return calls
+
+
+ROWS = ["--row", "oracle", "--row", "threshold 0.9"]
+
+
+def _args(model, out, *extra):
+    return ["--task", "cot", "--model", str(model), "--n", "2", "--batch-size", "2",
+            "--threads", "1", "--device", "cpu", "--json", str(out), *ROWS, *extra]
+
+
+def test_a_stopped_table_resumes_with_the_rows_it_holds(cot_smoke_dir, tmp_path, monkeypatch,
+                                                        capsys):
+    out = tmp_path / "t.json"
+    _counting_decode(monkeypatch, stop_at="threshold 0.9")
+    with pytest.raises(Stopped):
+        main(_args(cot_smoke_dir, out))
+    stopped = json.loads(out.read_text())
+    assert stopped["complete"] is False
+    assert [r["label"] for r in stopped["rows"]] == ["full-step", "oracle"]
+    reference = tmp_path / "t.json.full-step.safetensors"
+    assert reference.exists()  # the oracle's reference, for rows still to run
+
+    calls = _counting_decode(monkeypatch)
+    main(_args(cot_smoke_dir, out, "--resume"))
+    assert calls == ["threshold 0.9"]  # only the missing row ran
+    done = json.loads(out.read_text())
+    assert done["complete"] is True and not reference.exists()
+    assert [r["label"] for r in done["rows"]] == ["full-step", "oracle", "threshold 0.9"]
+    assert done["rows"][:2] == stopped["rows"]
+
+    fresh = tmp_path / "fresh.json"
+    main(_args(cot_smoke_dir, fresh))
+    measured = [(r["label"], r["accuracy"], r["mean_nfe"]) for r in done["rows"]]
+    assert measured == [(r["label"], r["accuracy"], r["mean_nfe"])
+                        for r in json.loads(fresh.read_text())["rows"]]
+    capsys.readouterr()
+
+
+def test_resume_refuses_another_table_and_reruns_full_step_when_its_output_is_gone(
+        cot_smoke_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "t.json"
+    _counting_decode(monkeypatch, stop_at="oracle")
+    with pytest.raises(Stopped):
+        main(_args(cot_smoke_dir, out))
+    before = out.read_text()
+    with pytest.raises(SystemExit) as err:
+        main(_args(cot_smoke_dir, out, "--resume", "--seed", "1"))
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.value.code == 2 and "seed = 0, not 1" in last and out.read_text() == before
+
+    (tmp_path / "t.json.full-step.safetensors").unlink()
+    calls = _counting_decode(monkeypatch)
+    main(_args(cot_smoke_dir, out, "--resume"))
+    assert calls == ["full-step", "oracle", "threshold 0.9"]  # the oracle needs full-step's output
+    assert json.loads(out.read_text())["complete"] is True
+
+
+def test_resume_needs_a_json_file(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["--task", "cot", "--model", "/nonexistent/folder", "--resume"])
+    assert err.value.code == 2 and "--resume needs --json" in capsys.readouterr().err
