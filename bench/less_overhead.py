@@ -62,11 +62,14 @@ def time_strategy(name: str, params: dict, steps: list[torch.Tensor], settings: 
     generated = torch.full((1, gen), mask_id)
     block_of = torch.arange(gen) // settings.block_length
     times, counts = [], []
+    current, block_step = 0, 0  # the block being decoded and the steps already spent in it
     for i, logits in enumerate(steps):
         block = int(masked[0].int().argmax()) // settings.block_length
+        if block != current:
+            current, block_step = block, 0
         start = time.perf_counter()
         stats = tracker.update(logits, masked=masked, in_block=(block_of == block)[None],
-                               rows=torch.tensor([0]), block_step=torch.tensor([0]))
+                               rows=torch.tensor([0]), block_step=torch.tensor([block_step]))
         # the loop's own step decision (selection, progress rule, tokens), on these logits
         decision = decide(strategy, stats, generated, settings, mask_id=mask_id)
         commit = decision.commit
@@ -76,6 +79,7 @@ def time_strategy(name: str, params: dict, steps: list[torch.Tensor], settings: 
         if decode:
             masked = masked & ~commit
             generated = decision.generated
+        block_step += 1
     return times, counts[1:]
 
 
@@ -90,7 +94,8 @@ def main() -> None:
     rounds = args.rounds or (2 if args.quick else 5)
     gen, mask_id = 256, vocab - 1
     torch.manual_seed(0)
-    less_params = {"tau_conf": 0.9, "window": 2, "js_delta": 1e-3}
+    less_params = {"tau_conf": 0.9, "window": 2, "js_delta": 1e-3}  # drift: the default, coarse
+    exact = {**less_params, "drift": "exact"}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
     print(f"batch 1, {gen} masked positions, vocabulary {vocab:,}, float32 logits, "
           f"{args.steps} steps x {rounds} rounds, median seconds per step\n")
@@ -105,9 +110,12 @@ def main() -> None:
         steps = trajectory(args.steps + 1, gen, vocab, worst_case=worst)
         runs = {
             "threshold": ("threshold", {"threshold": 0.9}, DecodingSettings(gen_length=gen, block_length=block)),
-            "less (full-vocab JS)": ("less", less_params, DecodingSettings(gen_length=gen, block_length=block)),
-            f"less (js_topk={args.topk})": ("less", less_params,
-                                            DecodingSettings(gen_length=gen, block_length=block, js_topk=args.topk)),
+            "less (default: coarse top-8 JS)": ("less", less_params,
+                                                DecodingSettings(gen_length=gen, block_length=block)),
+            "less (drift=exact: full-vocab JS)": ("less", exact,
+                                                  DecodingSettings(gen_length=gen, block_length=block)),
+            f"less (drift=exact, js_topk={args.topk})": (
+                "less", exact, DecodingSettings(gen_length=gen, block_length=block, js_topk=args.topk)),
         }
         samples: dict[str, list[float]] = {k: [] for k in runs}
         commits: dict[str, list[int]] = {}
