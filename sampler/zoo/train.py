@@ -317,9 +317,10 @@ class CotRecipe(Recipe):
                    out: Path) -> None:
         from safetensors.torch import save_file
 
-        save_file(llada_state_dict(model), out / "model.safetensors", metadata={"format": "pt"})
+        with atomic_path(out / "model.safetensors") as tmp:  # a run stopped mid-save keeps the old
+            save_file(llada_state_dict(model), str(tmp), metadata={"format": "pt"})
         config = llada_config(cfg, tokenizer)
-        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        write_text_atomically(out / "config.json", json.dumps(config, indent=2) + "\n")
         tokenizer.save_pretrained(out)
 
     def summary_extras(self, cfg: TrainConfig, steps_per_second: float) -> dict[str, Any]:
