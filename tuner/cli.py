@@ -382,6 +382,9 @@ def _with_fixed_params(spec, params: str | None):
         raise UsageError(f"--params is not valid JSON: {error.msg}.") from None
     if not isinstance(fixed, dict):
         raise UsageError("--params must be a JSON object, e.g. '{\"window\": 2}'.")
+    from .spec import resolve_file_params
+
+    fixed = resolve_file_params(fixed, os.getcwd())  # a file path as typed: from here
     search = dict(spec.search)
     for key, value in fixed.items():
         if isinstance(value, dict) and isinstance(search.get(key), dict):

@@ -16,7 +16,8 @@ from .errors import UsageError
 from .objectives import OBJECTIVES, Objective
 from .samplers import SAMPLERS
 
-__all__ = ["StudySpec", "load_spec", "studies_dir", "MAX_SEED", "MAX_COUNT"]
+__all__ = ["StudySpec", "load_spec", "resolve_file_params", "studies_dir", "MAX_SEED",
+           "MAX_COUNT"]
 
 MAX_SEED = 2**32 - 1
 """Seeds go to Optuna's samplers and numpy, which take 32-bit seeds."""
@@ -200,7 +201,29 @@ def load_spec(task: str, path: str | os.PathLike | None = None) -> StudySpec:
         raise UsageError(f"{file}: `decoding` must be a table ([decoding]).")
     data["decoding"] = {**_defaults_for(task).decoding.to_dict(), "max_steps": None,
                         **data.get("decoding", {})}
+    if isinstance(data.get("search"), Mapping):  # files named relative to the spec's folder
+        data["search"] = resolve_file_params(data["search"], file.resolve().parent)
     return StudySpec.from_dict(data, where=str(file))
+
+
+def resolve_file_params(search: Mapping[str, Any], folder: str | os.PathLike) -> dict[str, Any]:
+    """``search`` (a spec's ``[search]`` table, or ``--params``) with every file param (ni's
+    ``indicator``, edit's ``map``; flat, or under a ``[search.<strategy>]`` table) made absolute,
+    a relative one taken relative to ``folder``. Stored so, a study names the same file for a
+    worker, an export or the dashboard started in another working directory."""
+    from sampler.artifacts import map_artifact_paths, path_from_file
+    from sampler.strategies import STRATEGIES
+
+    def absolute(path: str) -> str:
+        return path_from_file(path, folder)
+
+    out = dict(search)
+    for name in STRATEGIES:  # flat keys: a file param of any strategy the study may use
+        out = map_artifact_paths(name, out, absolute)
+    for key, value in out.items():
+        if key in STRATEGIES and isinstance(value, Mapping):
+            out[key] = map_artifact_paths(key, value, absolute)
+    return out
 
 
 def _defaults_for(task: str) -> StudySpec:
