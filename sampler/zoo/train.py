@@ -24,6 +24,12 @@ which never holds a held-out question. The folder written by ``--out`` holds the
 safetensors weights, the tokenizer and ``training.json`` (settings, final loss, wall time,
 hardware); ``--save-every N`` rewrites it every N steps, so a long run can be inspected while it
 trains. The same seed gives the same run on the same hardware (the noise is drawn on the CPU).
+
+A long run goes in segments: every ``--save-every`` steps, on SIGTERM / Ctrl-C, and at
+``--stop-after N`` the folder also gets ``checkpoint.pt`` (weights, optimiser, noise generator,
+loss curve), and the same command with ``--resume`` goes on from it, ending bit-identical to an
+uninterrupted run. ``--stop-after N`` leaves the model at step N of the recipe (its schedule still
+the one over ``--steps``): a checkpoint named by a command, reproducible like the full run.
 """
 
 from __future__ import annotations
@@ -80,6 +86,10 @@ class TrainConfig:
     save_every: int = 0
     resume: bool = False
     """Go on from ``out/checkpoint.pt`` (a run stopped early) instead of starting afresh."""
+    stop_after: int = 0
+    """Stop after this step (0: at ``steps``), checkpointed as a stop by a signal is: ``out``
+    then holds the model at that step of this recipe (its learning-rate schedule still the one
+    over ``steps``), and ``--resume`` goes on from there."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,8 @@ class CotTrainConfig(TrainConfig):
     task: str = "cot"
 
 
-OPERATIONAL = frozenset({"out", "threads", "device", "log_every", "save_every", "resume"})
+OPERATIONAL = frozenset({"out", "threads", "device", "log_every", "save_every", "resume",
+                         "stop_after"})
 """Fields that do not change what a run computes: they may differ when a run is resumed."""
 
 CHECKPOINT = "checkpoint.pt"
@@ -409,7 +420,8 @@ def resume_problem(cfg: TrainConfig) -> str | None:
     if not (out / CHECKPOINT).is_file() or not summary.is_file():
         return (f"--resume: {out} holds no {CHECKPOINT} to go on from (a run writes one every "
                 f"--save-every steps and when stopped); run without --resume to start afresh")
-    saved = json.loads(summary.read_text())["config"]
+    saved_run = json.loads(summary.read_text())
+    saved = saved_run["config"]
     wanted = recipe_fields(cfg)
     differ = sorted(k for k in wanted if saved.get(k) != wanted[k])
     if differ:
@@ -417,6 +429,10 @@ def resume_problem(cfg: TrainConfig) -> str | None:
                           for k in differ)
         return (f"--resume: the run in {out} was started with {shown}; resume it with the "
                 f"same settings, or write to another --out")
+    done = saved_run.get("steps_done", 0)
+    if cfg.stop_after and cfg.stop_after <= done:
+        return (f"--stop-after {cfg.stop_after}: the run in {out} is at step {done} already; "
+                f"give a later step (up to --steps {cfg.steps})")
     return None
 
 
@@ -518,7 +534,8 @@ def train(cfg: TrainConfig) -> dict:
             optimizer.step()
             window.append(loss.detach())  # read at logging time: no device sync every step
             done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps or stop.signal is not None:
+            halt = stop.signal is not None or done == cfg.stop_after
+            if done % cfg.log_every == 0 or done == cfg.steps or halt:
                 loss_value = sum(v.item() for v in window) / len(window)
                 rate = len(window) / (time.time() - window_start)
                 eta = (cfg.steps - done) / rate
@@ -528,12 +545,11 @@ def train(cfg: TrainConfig) -> dict:
                       f"loss {loss_value:.4f} lr {lr:.2e} {rate:.2f} steps/s "
                       f"elapsed {wall() / 60:.1f} min eta {eta / 60:.1f} min", flush=True)
                 window, window_start = [], time.time()
-            if done < cfg.steps and (stop.signal is not None
-                                     or (cfg.save_every and done % cfg.save_every == 0)):
+            if done < cfg.steps and (halt or (cfg.save_every and done % cfg.save_every == 0)):
                 checkpoint(done)
                 summary = saved(done)
                 model.train()
-                if stop.signal is not None:
+                if halt:
                     print(f"stopped at step {done}/{cfg.steps}; go on with the same command "
                           f"and --resume", flush=True)
                     return summary
@@ -596,6 +612,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         parser.error(f"--device {args['device']}: no CUDA device is available; use --device cpu")
     if args.get("amp") and not args["device"].startswith("cuda"):
         parser.error("--amp (bfloat16 autocast) is for CUDA devices; drop it or use --device cuda")
+    if not 0 <= args["stop_after"] <= args["steps"]:
+        parser.error(f"--stop-after must be a step in 1..--steps ({args['steps']}), or 0 to run "
+                     f"to the end; got {args['stop_after']}")
     cfg = config_class(**args)
     if cfg.resume and (problem := resume_problem(cfg)):
         parser.error(problem)

@@ -198,6 +198,35 @@ def test_a_run_stopped_by_sigterm_and_resumed_ends_with_the_uninterrupted_weight
     assert json.loads((tmp_path / "straight" / "training.json").read_text())["log"]
 
 
+def test_stop_after_saves_that_step_s_model_and_a_resume_ends_like_a_straight_run(
+        tmp_path, capsys):
+    threads = torch.get_num_threads()
+    try:
+        main(_smoke(tmp_path / "straight"))
+        main(_smoke(tmp_path / "split", "--stop-after", "3"))  # not a --save-every step
+        summary = json.loads((tmp_path / "split" / "training.json").read_text())
+        assert summary["steps_done"] == 3 and summary["config"]["steps"] == 4
+        assert (tmp_path / "split" / "checkpoint.pt").is_file()
+        assert "stopped at step 3/4" in capsys.readouterr().out
+        with pytest.raises(SystemExit) as exit_:  # a step the run has reached already
+            parse_args(_smoke(tmp_path / "split", "--resume", "--stop-after", "3"))
+        assert exit_.value.code == 2 and "is at step 3 already" in capsys.readouterr().err
+        main(_smoke(tmp_path / "split", "--resume"))
+    finally:
+        torch.set_num_threads(threads)
+    straight, split = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
+    for name in straight:
+        assert torch.equal(straight[name], split[name]), name
+
+
+@pytest.mark.parametrize("value", ["-1", "5"])
+def test_stop_after_outside_the_run_is_one_line(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(_smoke(tmp_path / "x", "--stop-after", value))
+    assert exit_.value.code == 2 and "--stop-after must be a step in 1..--steps (4)" in \
+        capsys.readouterr().err
+
+
 def test_resume_refuses_a_missing_checkpoint_or_other_settings_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         parse_args(_smoke(tmp_path / "none", "--resume"))
