@@ -312,6 +312,14 @@ def targets(rows: list[Row]) -> list[tuple[str, bool]]:
     ]
 
 
+def _in_table_order(rows: list[Row], task: str) -> list[Row]:
+    """One row per label (the last given wins), in the order of the task's table; labels the
+    table does not know go last."""
+    order = {s.label: i for i, s in enumerate(TASKS[task].settings)}
+    by_label = {r.label: r for r in rows}
+    return sorted(by_label.values(), key=lambda r: order.get(r.label, len(order)))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sampler.zoo.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -381,18 +389,17 @@ def main(argv: list[str] | None = None) -> None:
             if reference is None and oracle_to_run:
                 table.rows.pop("full-step", None)  # its output was not kept: run it again
         measured: list[Row] = []
-        known = {s.label for s in settings}
-        kept = [r for label, r in table.rows.items() if label in known]
 
         def on_row(row: Row, full_step: torch.Tensor | None) -> None:
             measured.append(row)
-            order = {s.label: i for i, s in enumerate(settings)}
-            so_far = sorted(kept + measured, key=lambda r: order[r.label])
-            table.write(so_far, full_step, complete=False)
+            table.write(_in_table_order([*table.rows.values(), *measured], task), full_step,
+                        complete=False)
 
     rows = evaluate(model, problems, task=task, settings=settings, batch_size=args.batch_size,
                     eos_fill=not args.no_eos_fill, done=table.rows if table else None,
                     reference=reference, on_row=on_row)
+    if table is not None:  # rows of earlier runs that this one did not ask for stay in the table
+        rows = _in_table_order([*table.rows.values(), *rows], task)
     print(markdown(rows, task))
     checks = targets(rows) if task == "cot" else []
     for statement, met in checks:

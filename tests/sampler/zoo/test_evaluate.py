@@ -163,3 +163,18 @@ def test_resume_needs_a_json_file(capsys):
     with pytest.raises(SystemExit) as err:
         main(["--task", "cot", "--model", "/nonexistent/folder", "--resume"])
     assert err.value.code == 2 and "--resume needs --json" in capsys.readouterr().err
+
+
+def test_a_table_fills_up_over_runs_that_ask_for_other_rows(cot_smoke_dir, tmp_path,
+                                                             monkeypatch, capsys):
+    out = tmp_path / "t.json"
+    base = ["--task", "cot", "--model", str(cot_smoke_dir), "--n", "2", "--batch-size", "2",
+            "--threads", "1", "--device", "cpu", "--json", str(out)]
+    main([*base, "--row", "oracle"])
+    calls = _counting_decode(monkeypatch)
+    main([*base, "--resume", "--row", "threshold 0.9"])
+    assert calls == ["threshold 0.9"]
+    data = json.loads(out.read_text())
+    assert [r["label"] for r in data["rows"]] == ["full-step", "oracle", "threshold 0.9"]
+    printed = capsys.readouterr().out
+    assert "| oracle |" in printed and "| threshold 0.9 |" in printed
