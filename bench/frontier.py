@@ -100,6 +100,11 @@ class Plan:
         """The indicator file's SHA-256, read once for every study that fixes it."""
         return file_sha256(self.indicator)
 
+    @functools.cached_property
+    def edit_sha256(self) -> str:
+        """The SHA-256 of the EDIT folder's reasoning map (a re-run fine-tuning changes it)."""
+        return file_sha256(self.edit / MAP_FILE)
+
     def spec_of(self, spec, name: str, cache: str):
         """The spec of study ``name`` under block-cache mode ``cache``."""
         if name == AUTO:
@@ -674,7 +679,8 @@ def run_settings(args: argparse.Namespace, spec, plan: Plan) -> dict:
     return {**spec_dict, "device": args.device, "studies": plan.studies, "caches": plan.caches,
             "indicator": str(Path(indicator).resolve()) if indicator else None,
             "indicator_sha256": plan.indicator_sha256 if indicator else None,
-            "edit": str(plan.edit.resolve()) if plan.edit else None}
+            "edit": str(plan.edit.resolve()) if plan.edit else None,
+            "edit_map_sha256": plan.edit_sha256 if plan.edit else None}
 
 
 def load_checked_model(spec, plan: Plan, device: str):

@@ -183,3 +183,21 @@ def test_sigterm_stops_in_one_line_and_keeps_the_work_folder(frontier, tmp_path,
     assert err.strip() == f"frontier.py: interrupted; rerun the same command to resume from {work}"
     assert (work / "progress.json").read_bytes() == before and not (tmp_path / "o").exists()
     assert signal.getsignal(signal.SIGTERM) is handler  # put back
+
+
+def test_the_run_settings_name_the_edit_map_by_content(frontier, tmp_path):
+    """A fine-tuning re-run in the same --edit folder writes another map: a resumed benchmark
+    must not take the EDIT part measured with the old one."""
+    folder = tmp_path / "edit"
+    (folder / "model").mkdir(parents=True)
+    (folder / frontier.MAP_FILE).write_bytes(b"map one")
+    args = frontier.parse_args(["--quick", "--edit", str(folder)])
+
+    def settings():
+        spec, plan = frontier.configure(args)
+        return frontier.run_settings(args, spec, plan)
+
+    first = settings()
+    (folder / frontier.MAP_FILE).write_bytes(b"map two")
+    second = settings()
+    assert first["edit"] == second["edit"] and first["edit_map_sha256"] != second["edit_map_sha256"]
