@@ -6,9 +6,18 @@ where only the sampler is installed (``pip install -e . pytest``).
 
 from __future__ import annotations
 
+import signal
 import socket
 
 import pytest
+
+# A runner started in the background by a shell without job control (`pytest ... &`, nohup)
+# inherits SIGINT *ignored*, and so would every process the tests start: the Ctrl-C tests
+# (tuner.study.InterruptGuard leaves an ignored SIGINT alone, by design) would then wait for an
+# interrupt that never comes. The suite tests Ctrl-C, so it restores Python's default handler
+# (a handled signal is reset to the default in child processes, an ignored one is not).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -63,7 +63,7 @@ def test_ctrl_c_while_waiting_for_other_workers_raises():
         signal.setitimer(signal.ITIMER_REAL, 0.3)
         try:
             run_to_target(study, guard.objective(interrupt_soon), 1, poll_s=0.1,
-                          waiting=guard.interruptible)
+                          waiting=guard.interruptible, timeout=30)  # a failure, not a hang
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
