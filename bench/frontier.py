@@ -323,13 +323,13 @@ def best_single(results: dict, names: list[str], full: dict) -> str | None:
     return min(iso or singles, key=lambda n: results[n]["best_profile"]["mean_nfe"], default=None)
 
 
-def edit_on_best(spec, folder: Path, base: dict, storage: str, full: dict, oracle: dict,
-                 device: str) -> dict:
+def edit_on_best(spec, folder: Path, map_sha256: str, base: dict, storage: str, full: dict,
+                 oracle: dict, device: str) -> dict:
     """EDIT's stop tuned on top of profile ``base`` (its strategy and params fixed), decoding the
     fine-tuned model of ``folder`` (a `tuner finetune-edit` output) with its reasoning map."""
     strategy, _ = parse_arm(base["strategy"], spec.decoding)
     searched = sampler.STRATEGIES[strategy].search_space(spec.decoding)  # the rest: defaults
-    fixed = {"map": str(folder / MAP_FILE), "map_sha256": file_sha256(folder / MAP_FILE),
+    fixed = {"map": str(folder / MAP_FILE), "map_sha256": map_sha256,  # as the settings hold it
              "base": strategy,
              **{f"base_params.{k}": v for k, v in base["params"].items() if k in searched}}
     edit_spec = dataclasses.replace(spec.with_overrides(strategy="edit", model=str(folder / "model")),
@@ -743,8 +743,8 @@ def run(args: argparse.Namespace, spec, plan: Plan, progress: Progress) -> tuple
                 fail("no single study has a best profile to put EDIT on top of")
             results["edit"] = progress.part(
                 "edit", f"EDIT on top of {base}", functools.partial(
-                    edit_on_best, spec, plan.edit, results[base]["best_profile"], storage, full,
-                    oracle, args.device))
+                    edit_on_best, spec, plan.edit, plan.edit_sha256,
+                    results[base]["best_profile"], storage, full, oracle, args.device))
         first_runners = runners[plan.caches[0]]
         print(f"comparing Optuna samplers on {tuners_study}...", flush=True)
         results["tuners"] = sampler_curves(spec, plan, storage, model, tuners_study,

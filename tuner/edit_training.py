@@ -216,9 +216,6 @@ def finetune_edit(cfg: EditTrainConfig, *, progress: Callable[[int, int, float],
     from sampler.models import _resolve_path
     from sampler.zoo.train import diffusion_loss, encode_batch
 
-    from .evaluation import Evaluation
-    from .spec import load_spec
-
     task = check_edit_inputs(cfg)
     model_name = cfg.model or task.default_model
     try:
@@ -229,8 +226,7 @@ def finetune_edit(cfg: EditTrainConfig, *, progress: Callable[[int, int, float],
         raise UsageError(f"finetune-edit writes back native LLaDA and masked-LM models; model "
                          f"{model_name!r} is {model.kind}.")
     families = target_modules(model.network)
-    spec = load_spec(cfg.task).with_overrides(model=model_name)
-    fingerprint = Evaluation(spec, model=model).model_fingerprint
+    fingerprint = model.weights_fingerprint()
 
     threads = torch.get_num_threads()
     if cfg.threads:
@@ -295,7 +291,7 @@ def finetune_edit(cfg: EditTrainConfig, *, progress: Callable[[int, int, float],
             reasoning_map.save(staging / MAP_FILE)
             peft_model.merge_and_unload()  # merges into `network` in place
             _save_merged(model, _resolve_path(model_name)[0], staging / "model")
-            merged = Evaluation(spec, model=model).model_fingerprint
+            merged = model.weights_fingerprint()  # the adapter merged in place: new weights
             map_sha = file_sha256(staging / MAP_FILE)
             summary = {
                 "config": asdict(cfg), "base_model": model_name, "base_fingerprint": fingerprint,

@@ -219,8 +219,11 @@ def open_storage(url: str | None = None, *, create: bool = True) -> RDBStorage:
     url = resolve_url(url)
     parsed = _parse(url)
     engine_kwargs = {}
-    if parsed.get_backend_name() == "sqlite":
-        database = _sqlite_file(parsed)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    database = _sqlite_file(parsed) if sqlite else None  # None: in memory, or another backend
+    if sqlite:
+        # several processes on one file (workers started together): wait for the lock, not fail
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
         if database is not None:
             folder = database.parent
             if not folder.exists():
@@ -233,15 +236,10 @@ def open_storage(url: str | None = None, *, create: bool = True) -> RDBStorage:
                                    "`tuner optimize` first or pass --storage.")
     else:
         engine_kwargs["pool_pre_ping"] = True
-    if parsed.get_backend_name() == "sqlite":
-        # several processes on one file (workers started together): wait for the lock, not fail
-        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
     interval, grace = heartbeat_settings()
     try:
         storage = _create(url, engine_kwargs, interval, grace)
-        shared_file = (parsed.get_backend_name() == "sqlite"
-                       and parsed.database not in (None, "", ":memory:"))
-        return _serialise_sqlite(storage) if shared_file else storage
+        return _serialise_sqlite(storage) if database is not None else storage  # a shared file
     except ImportError as err:
         raise StorageError(f"storage {mask_url(url)} needs a database driver: "
                            f"{scrub(str(err.msg), url)}. For PostgreSQL: pip install "

@@ -359,12 +359,11 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--row: {err}")
     if args.resume and not args.json:
         parser.error("--resume needs --json FILE: the table to resume")
-    if args.json:
-        folder = Path(args.json).expanduser().parent
-        if Path(args.json).is_dir() or not folder.is_dir():
-            parser.error(f"--json {args.json}: "
-                         + ("is a folder" if Path(args.json).is_dir()
-                            else f"the folder {folder} does not exist"))
+    json_path = Path(args.json).expanduser() if args.json else None
+    if json_path is not None and json_path.is_dir():
+        parser.error(f"--json {args.json}: is a folder")
+    if json_path is not None and not json_path.parent.is_dir():
+        parser.error(f"--json {args.json}: the folder {json_path.parent} does not exist")
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -374,8 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     module = TASKS[task].module
     problems = module.make_splits(seed=args.seed, n_train=0, n_test=HELD_OUT)["test"][:args.n]
     table, reference, on_row = None, None, None
-    if args.json:
-        table = TableFile(args.json, {
+    if json_path is not None:
+        table = TableFile(json_path, {
             "model": model_name, "weights": model.weights_fingerprint(), "task": task,
             "n": len(problems), "seed": args.seed, "eos_fill": not args.no_eos_fill,
             "device": model.device.type, "dtype": args.dtype, "batch_size": args.batch_size})
