@@ -324,12 +324,15 @@ def _device_and_dtype(device: str | torch.device | None, dtype: torch.dtype | st
     return device, dtype
 
 
-def _tokenizer(folder: str, cls: type[DiffusionModel]) -> Any:
+def _tokenizer(folder: str, cls: type[DiffusionModel], config: dict[str, Any]) -> Any:
     import transformers
 
+    # A native model's type (llada, dream) is unknown to transformers without remote code: hand
+    # AutoTokenizer the config already read, or it warns on every load while guessing one.
+    known = transformers.PretrainedConfig(**config) if issubclass(cls, NativeModel) else None
     try:
         return transformers.AutoTokenizer.from_pretrained(
-            folder, trust_remote_code=cls.trust_remote_code)
+            folder, trust_remote_code=cls.trust_remote_code, config=known)
     except (OSError, ValueError, KeyError) as err:
         if cls.tokenizer_class is None:
             raise ModelError(f"cannot load the tokenizer of {folder!r}: {err}") from None
@@ -414,7 +417,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
         native_config(config, cls.kind)  # refuse an unsupported config before any download
         path = str(_local_folder(path))
     network = _network(cls, path, config, display, device, dtype)
-    tokenizer = _tokenizer(path, cls)
+    tokenizer = _tokenizer(path, cls, config)
     mask_id = _special_id("mask", config, tokenizer)
     if mask_id is None:
         raise ModelError(f"model {display!r} defines no mask token (neither config.mask_token_id "

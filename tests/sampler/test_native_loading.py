@@ -4,6 +4,7 @@ way a checkpoint can be wrong."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 
@@ -93,6 +94,23 @@ def test_a_checkpoint_folder_loads_natively_and_gives_the_same_logits(tmp_path, 
     out = sampler.generate(model, x, strategy="threshold", gen_length=8, block_length=4,
                            cache="dual")
     assert out.sequences.shape == (2, 17)
+
+
+@pytest.mark.parametrize("family", ["llada", "dream"])
+def test_loading_a_native_checkpoint_makes_transformers_warn_nothing(tmp_path, family):
+    """transformers knows no 'llada' / 'Dream' config without remote code; guessing one for the
+    tokenizer used to print a 'model of type llada to instantiate a model of type' warning."""
+    _save(tmp_path, family)
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        sampler.load_model(tmp_path, device="cpu")
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in records] == []
 
 
 def test_bfloat16_loading_casts_every_tensor(tmp_path):
