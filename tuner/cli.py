@@ -263,7 +263,7 @@ CacheOpt = typer.Option(None, "--cache",
                         help="block KV cache: none | prefix | dual (native LLaDA / Dream models)")
 GenLengthOpt = typer.Option(None, "--gen-length",
                             help="tokens to generate per example (overrides the spec's "
-                                 "[decoding] gen_length)")
+                                 "\\[decoding] gen_length)")
 BlockLengthOpt = typer.Option(None, "--block-length",
                               help="tokens per block (default: the spec's, at most --gen-length)")
 
@@ -279,7 +279,7 @@ def optimize(
         None, help="comma-separated strategies of one study over several (implies --strategy "
                    "auto), e.g. less,less+ext,threshold"),
     params: Optional[str] = typer.Option(
-        None, help="JSON: strategy params fixed for the study (added to the spec's [search]), "
+        None, help="JSON: strategy params fixed for the study (added to the spec's \\[search]), "
                    "e.g. '{\"indicator\": \"ni.safetensors\"}'; in a study over several, "
                    "'{\"ni\": {...}}' per strategy"),
     trials: Optional[int] = typer.Option(None, help="trials to run now"),
