@@ -39,6 +39,7 @@ import json
 import math
 import platform
 import random
+import re
 import signal
 import time
 from dataclasses import asdict, dataclass, fields
@@ -60,7 +61,8 @@ from .tokenizer import build_llada_tokenizer, build_tokenizer
 
 __all__ = ["TrainConfig", "CotTrainConfig", "RECIPES", "build_model", "build_llada",
            "llada_config", "llada_state_dict", "encode_batch", "diffusion_loss", "train", "save",
-           "resume_problem", "recipe_fields", "OPERATIONAL", "CHECKPOINT", "main"]
+           "resume_problem", "recipe_fields", "probe", "arithmetic_probe", "OPERATIONAL",
+           "CHECKPOINT", "main"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ class TrainConfig:
     save_every: int = 0
     resume: bool = False
     """Go on from ``out/checkpoint.pt`` (a run stopped early) instead of starting afresh."""
+    eval_every: int = 0
+    """Every this many steps (0: never), score the held-out probe (:func:`probe`): the loss on a
+    fixed batch of tuning-split problems under fixed masks, and how many equation results the
+    model gets right from the rest of the chain. Logged with the loss; changes nothing trained."""
     stop_after: int = 0
     """Stop after this step (0: at ``steps``), checkpointed as a stop by a signal is: ``out``
     then holds the model at that step of this recipe (its learning-rate schedule still the one
@@ -108,6 +114,7 @@ class CotTrainConfig(TrainConfig):
     heads: int = 4
     intermediate: int = 768
     log_every: int = 250
+    eval_every: int = 250
     amp: bool = False
     """bfloat16 autocast of the forward pass (CUDA only; the weights and the optimiser stay
     float32)."""
@@ -119,7 +126,7 @@ class CotTrainConfig(TrainConfig):
 
 
 OPERATIONAL = frozenset({"out", "threads", "device", "log_every", "save_every", "resume",
-                         "stop_after"})
+                         "stop_after", "eval_every"})
 """Fields that do not change what a run computes: they may differ when a run is resumed."""
 
 CHECKPOINT = "checkpoint.pt"
@@ -256,6 +263,10 @@ class Recipe:
     def problems(self, cfg: TrainConfig) -> Iterator[Problem]:
         raise NotImplementedError
 
+    def held_out(self, cfg: TrainConfig) -> list[Problem]:
+        """The tuning split of the run's seed (never trained on): what :func:`probe` reads."""
+        raise NotImplementedError
+
     def logits(self, cfg: TrainConfig, model: nn.Module, ids: Tensor, attention: Tensor,
                start: int) -> Tensor:
         """(B, L - start, V) logits of the answer span of ``ids`` (B, L), on the model's device."""
@@ -286,6 +297,9 @@ class ArithRecipe(Recipe):
     def problems(self, cfg: TrainConfig) -> Iterator[Problem]:
         return iter(make_splits(seed=cfg.seed, n_train=cfg.steps * cfg.batch_size)["train"])
 
+    def held_out(self, cfg: TrainConfig) -> list[Problem]:
+        return make_splits(seed=cfg.seed, n_train=0)["tune"]
+
     def logits(self, cfg: TrainConfig, model: nn.Module, ids: Tensor, attention: Tensor,
                start: int) -> Tensor:
         device = model.device
@@ -313,6 +327,9 @@ class CotRecipe(Recipe):
 
     def problems(self, cfg: TrainConfig) -> Iterator[Problem]:
         return cot.train_stream(seed=cfg.seed)
+
+    def held_out(self, cfg: TrainConfig) -> list[Problem]:
+        return cot.make_splits(seed=cfg.seed, n_train=0)["tune"]
 
     def logits(self, cfg: TrainConfig, model: nn.Module, ids: Tensor, attention: Tensor,
                start: int) -> Tensor:
@@ -393,6 +410,70 @@ def diffusion_loss(logits_of: Callable[[Tensor, Tensor, int], Tensor], ids: torc
     ce = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
     ce = ce * masked[:, start:].to(device) / t.to(device)
     return ce.sum() / (batch * target.shape[1])
+
+
+PROBE_SIZE = 128
+"""Held-out problems the probe scores (the first of the tuning split)."""
+
+_EQUATION = re.compile(r"(\d+)\s*[-+*]\s*(\d+)\s*=\s*(\d+)")
+_FINAL = re.compile(r"####\s*(\d+)")
+
+
+def arithmetic_probe(answer: str) -> tuple[list[int], list[list[int]]]:
+    """(positions to mask, spans to score) of ``answer`` for the arithmetic probe.
+
+    Masked: every number the chain computes, wherever it stands (an equation's result, a later
+    equation's operand that reuses it, the final ``#### N``), so no result can be copied from a
+    later line. Scored: the results of the equations whose operands both come from the question
+    and so stay shown. Positions are characters of the answer, which are its tokens (the
+    bundled tokenizers are per character)."""
+    computed: set[str] = set()
+    masked: list[int] = []
+    scored: list[list[int]] = []
+    for eq in _EQUATION.finditer(answer):
+        hidden = [i for i in (1, 2) if eq[i] in computed]
+        for i in hidden:
+            masked.extend(range(*eq.span(i)))
+        result = list(range(*eq.span(3)))
+        masked.extend(result)
+        if not hidden:
+            scored.append(result)
+        computed.add(eq[3])
+    final = _FINAL.search(answer)
+    if final and final[1] in computed:
+        masked.extend(range(*final.span(1)))
+    return masked, scored
+
+
+def probe(logits_of: Callable[[Tensor, Tensor, int], Tensor], tokenizer: PreTrainedTokenizerFast,
+          problems: list[Problem], eps: float, gen_length: int) -> dict[str, float]:
+    """Held-out figures of the model behind ``logits_of`` (in eval mode, no gradients):
+
+    - ``val_loss``: :func:`diffusion_loss` on ``problems`` under masks drawn from a fixed seed, so
+      the figure moves only with the weights;
+    - ``arith_acc`` (tasks whose answers hold equations): with every computed number masked and
+      the rest of the answer shown (:func:`arithmetic_probe`), the share of equations on numbers
+      of the question whose result is the top-1 prediction, every digit: can the model do the
+      arithmetic. A model that copies operands but adds wrongly scores near 0 while its loss
+      looks fine.
+    """
+    ids, attention, start = encode_batch(tokenizer, [p.question for p in problems],
+                                         [p.answer for p in problems], gen_length)
+    mask_id = tokenizer.mask_token_id
+    with torch.no_grad():
+        val = diffusion_loss(logits_of, ids, attention, start, mask_id, eps,
+                             torch.Generator().manual_seed(0)).item()
+        plans = [arithmetic_probe(p.answer) for p in problems]
+        if not any(scored for _, scored in plans):
+            return {"val_loss": round(val, 4)}
+        masked = torch.zeros_like(ids, dtype=torch.bool)
+        for row, (positions, _) in enumerate(plans):
+            masked[row, [start + i for i in positions]] = True
+        guess = logits_of(ids.masked_fill(masked, mask_id), attention, start).argmax(-1).cpu()
+    answer = ids[:, start:]
+    right = [bool((guess[row, span] == answer[row, span]).all())
+             for row, (_, scored) in enumerate(plans) for span in scored]
+    return {"val_loss": round(val, 4), "arith_acc": round(sum(right) / len(right), 4)}
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -502,6 +583,15 @@ def train(cfg: TrainConfig) -> dict:
     def logits_of(noisy: Tensor, attention: Tensor, start: int) -> Tensor:
         return recipe.logits(cfg, model, noisy, attention, start)
 
+    held_out = recipe.held_out(cfg)[:PROBE_SIZE] if cfg.eval_every else []
+
+    def scored() -> dict[str, float]:
+        model.eval()
+        try:
+            return probe(logits_of, tokenizer, held_out, cfg.eps, recipe.gen_length)
+        finally:
+            model.train()
+
     def checkpoint(step: int) -> None:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
         with atomic_path(Path(cfg.out) / CHECKPOINT) as tmp:  # a kill mid-write keeps the last
@@ -535,14 +625,17 @@ def train(cfg: TrainConfig) -> dict:
             window.append(loss.detach())  # read at logging time: no device sync every step
             done = step + 1
             halt = stop.signal is not None or done == cfg.stop_after
-            if done % cfg.log_every == 0 or done == cfg.steps or halt:
+            evaluate = bool(cfg.eval_every) and done % cfg.eval_every == 0
+            if done % cfg.log_every == 0 or done == cfg.steps or halt or evaluate:
                 loss_value = sum(v.item() for v in window) / len(window)
                 rate = len(window) / (time.time() - window_start)
                 eta = (cfg.steps - done) / rate
+                figures = scored() if evaluate else {}
                 log.append({"step": done, "loss": round(loss_value, 4), "lr": lr,
-                            "wall_seconds": round(wall(), 1)})
+                            "wall_seconds": round(wall(), 1), **figures})
+                held = "".join(f" {k} {v:.4f}" for k, v in figures.items())
                 print(f"step {done:>6}/{cfg.steps} ({100 * done / cfg.steps:5.1f}%) "
-                      f"loss {loss_value:.4f} lr {lr:.2e} {rate:.2f} steps/s "
+                      f"loss {loss_value:.4f}{held} lr {lr:.2e} {rate:.2f} steps/s "
                       f"elapsed {wall() / 60:.1f} min eta {eta / 60:.1f} min", flush=True)
                 window, window_start = [], time.time()
             if done < cfg.steps and (halt or (cfg.save_every and done % cfg.save_every == 0)):

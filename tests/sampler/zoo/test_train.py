@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
+import sampler
 from sampler.zoo import cot
 from sampler.zoo.arith import GEN_LENGTH
 from sampler.zoo.tokenizer import build_llada_tokenizer, build_tokenizer
@@ -251,3 +252,51 @@ def train_module_fields(cfg):
     from sampler.zoo.train import recipe_fields
 
     return recipe_fields(cfg)
+
+
+# ---- the held-out probe ----
+
+def test_the_arithmetic_probe_masks_every_computed_number_and_scores_equations_on_given_ones():
+    from sampler.zoo.train import arithmetic_probe
+
+    answer = "31-21=10\n49+87=136\n10+136=146\n#### 146"
+    masked, scored = arithmetic_probe(answer)
+    shown = "".join("_" if i in masked else c for i, c in enumerate(answer))
+    assert shown == "31-21=__\n49+87=___\n__+___=___\n#### ___"
+    assert [answer[s[0]:s[-1] + 1] for s in scored] == ["10", "136"]  # not 146: its operands hide
+    assert arithmetic_probe("6,8\n#### 68") == ([], [])  # no equations: nothing to score
+
+
+def test_the_probe_is_logged_changes_nothing_trained_and_moves_only_with_the_weights(
+        tmp_path, monkeypatch):
+    from sampler.zoo import train as train_module
+
+    monkeypatch.setattr(train_module, "PROBE_SIZE", 8)
+    threads = torch.get_num_threads()
+    try:
+        main(_smoke(tmp_path / "plain", "--save-every", "0"))
+        main(_smoke(tmp_path / "probed", "--save-every", "0", "--eval-every", "2"))
+    finally:
+        torch.set_num_threads(threads)
+    plain, probed = _weights(tmp_path / "plain"), _weights(tmp_path / "probed")
+    for name in plain:
+        assert torch.equal(plain[name], probed[name]), name
+    log = json.loads((tmp_path / "probed" / "training.json").read_text())["log"]
+    figures = {entry["step"]: entry for entry in log if "val_loss" in entry}
+    assert sorted(figures) == [2, 4]
+    assert all(0 <= figures[s]["arith_acc"] <= 1 and figures[s]["val_loss"] > 0 for s in (2, 4))
+    assert not any("val_loss" in e for e in
+                   json.loads((tmp_path / "plain" / "training.json").read_text())["log"])
+
+    model = sampler.load_model(tmp_path / "probed", device="cpu")
+    cfg = train_module.CotTrainConfig(out="")
+    recipe = train_module.RECIPES["cot"]
+
+    def logits_of(ids, attention, start):
+        return recipe.logits(cfg, model.network.eval(), ids, attention, start)
+
+    problems = recipe.held_out(cfg)[:8]
+    first = train_module.probe(logits_of, model.tokenizer, problems, cfg.eps, cot.GEN_LENGTH)
+    assert first == train_module.probe(logits_of, model.tokenizer, problems, cfg.eps,
+                                       cot.GEN_LENGTH)
+    assert first == {k: figures[4][k] for k in ("val_loss", "arith_acc")}
