@@ -47,3 +47,33 @@ def test_a_profile_of_another_task_is_one_line(tmp_path, capsys):
     assert demo.main(["--profile", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "tuned on arith" in err
+
+
+def test_the_cot_demo_decodes_four_blocks_with_the_cot_settings(cot_smoke_dir, capsys):
+    assert demo.main(["--task", "cot", "--model", str(cot_smoke_dir), "--n", "2"]) == 0
+    out = capsys.readouterr().out
+    figures = _figures(out)
+    assert set(figures) == {"full-step", "less"}
+    settings = demo.tuner_settings("cot")
+    assert (settings.gen_length, settings.block_length) == (128, 32)
+    # the same full-step decode through the library spends the NFE the demo printed
+    model = sampler.load_model(cot_smoke_dir, device="cpu")
+    problems = sampler.zoo.cot.make_splits(seed=0, n_train=0)["test"][:2]
+    batch = model.tokenizer([p.question for p in problems], padding=True, return_tensors="pt")
+    full = sampler.generate(model, batch.input_ids, attention_mask=batch.attention_mask,
+                            strategy="fixed", params={"steps": 128}, settings=settings)
+    assert figures["full-step"][1] == round(full.nfe.float().mean().item(), 2)
+
+
+def test_a_cot_profile_picks_the_cot_task_and_an_arith_one_is_refused_for_cot(
+        tmp_path, cot_smoke_dir, capsys):
+    path = tmp_path / "p.json"
+    save_profile(Profile(strategy="threshold", params={"threshold": 0.9},
+                         decoding=demo.tuner_settings("cot"), task="cot"), path)
+    assert demo.main(["--profile", str(path), "--model", str(cot_smoke_dir), "--n", "1"]) == 0
+    assert set(_figures(capsys.readouterr().out)) == {"full-step", "threshold"}
+    save_profile(Profile(strategy="threshold", params={"threshold": 0.9},
+                         decoding=demo.TUNER_SETTINGS, task="arith"), path)
+    assert demo.main(["--profile", str(path), "--task", "cot", "--model", str(cot_smoke_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the cot demo needs a profile tuned on cot" in err
