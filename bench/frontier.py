@@ -70,6 +70,7 @@ from sampler.zoo import bundled_path
 from tuner import StudyRunner, UsageError, load_spec, validate
 from tuner.family import AUTO, EXTENDED, default_arms, parse_arm
 from tuner.study import front, hypervolume, trial_metrics
+from tuner.tasks import hash_examples
 from tuner.validate import best_trial
 
 ISO_TOLERANCE = 0.005   # "iso-accuracy": held-out accuracy >= full-step accuracy - 0.5 point
@@ -154,16 +155,19 @@ def settings_diff(stored: dict, settings: dict) -> list[str]:
 
 class Progress:
     """The parts of a run finished so far (key -> what the run reports of it), with the run's
-    settings, the weights' fingerprint and the wall time of its earlier segments: kept in
+    settings, the weights' fingerprint, the task data's hash and the wall time of its earlier
+    segments: kept in
     ``--work DIR``'s progress.json, rewritten atomically as each part finishes, or in memory
     only without ``--work``."""
 
     def __init__(self, path: Path | None, settings: dict, parts: dict | None = None,
-                 elapsed_s: float = 0.0, fingerprint: str | None = None) -> None:
+                 elapsed_s: float = 0.0, fingerprint: str | None = None,
+                 data_hash: str | None = None) -> None:
         self.path, self.settings = path, settings
         self.parts = dict(parts or {})
         self.earlier_s = elapsed_s        # wall time of the run's earlier segments
         self.fingerprint = fingerprint    # the model's weights as the run's first segment read them
+        self.data_hash = data_hash        # the tuning and held-out examples it read
         self.started = time.perf_counter()
         self.working = False              # this segment has started computing a part
 
@@ -186,7 +190,7 @@ class Progress:
             fail(f"--work {work}: {PROGRESS_FILE} lists finished parts but {DB_FILE} is gone; "
                  "use another --work DIR")
         return cls(path, settings, data["parts"], float(data.get("elapsed_s") or 0.0),
-                   data.get("model_fingerprint"))
+                   data.get("model_fingerprint"), data.get("data_hash"))
 
     def part(self, key: str, label: str, compute: Callable[[], T]) -> T:
         """Part ``key`` of the run (``label`` in words): taken from the work folder if it
@@ -199,12 +203,17 @@ class Progress:
         self.save()
         return value
 
-    def check_model(self, fingerprint: str) -> None:
-        """Refuse to resume a run on other weights (a model retrained under the same name)."""
+    def check_inputs(self, fingerprint: str, data_hash: str) -> None:
+        """Refuse to resume a run on other weights (a model retrained under the same name) or
+        other examples (a data folder or a task generator that changed): its finished parts
+        would be figures of something else."""
         if self.fingerprint not in (None, fingerprint):
             fail(f"--work {self.path.parent} holds a run of other weights of this model "
                  f"(fingerprint {self.fingerprint}, now {fingerprint}): use another --work DIR")
-        self.fingerprint = fingerprint
+        if self.data_hash not in (None, data_hash):
+            fail(f"--work {self.path.parent} holds a run on other examples of this task "
+                 f"(data hash {self.data_hash}, now {data_hash}): use another --work DIR")
+        self.fingerprint, self.data_hash = fingerprint, data_hash
 
     def elapsed(self) -> float:
         """Wall seconds of the run over its segments (this one counts once it computes)."""
@@ -216,7 +225,7 @@ class Progress:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"settings": self.settings, "model_fingerprint": self.fingerprint,
-                "elapsed_s": self.elapsed(), "parts": self.parts}
+                "data_hash": self.data_hash, "elapsed_s": self.elapsed(), "parts": self.parts}
         write_text_atomically(self.path, json.dumps(data, indent=2) + "\n")
 
 
@@ -722,7 +731,9 @@ def run(args: argparse.Namespace, spec, plan: Plan, progress: Progress) -> tuple
         reference = StudyRunner(plan.spec_of(spec, names[0], "none"), storage=storage,
                                 study_name="bench-reference", model=model)
         if args.work is not None:
-            progress.check_model(reference.evaluation.model_fingerprint)
+            ev = reference.evaluation
+            progress.check_inputs(ev.model_fingerprint,
+                                  hash_examples([*ev.examples("tune"), *ev.examples("test")]))
         refs = progress.part("reference", "full-step and the oracle",
                              functools.partial(references, reference, spec))
         full, oracle = refs["full"], refs["oracle"]

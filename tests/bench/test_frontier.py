@@ -201,3 +201,17 @@ def test_the_run_settings_name_the_edit_map_by_content(frontier, tmp_path):
     (folder / frontier.MAP_FILE).write_bytes(b"map two")
     second = settings()
     assert first["edit"] == second["edit"] and first["edit_map_sha256"] != second["edit_map_sha256"]
+
+
+def test_a_resume_on_other_weights_or_other_examples_is_refused(frontier, tmp_path, capsys):
+    progress = frontier.Progress(tmp_path / "progress.json", {})
+    progress.check_inputs("weights-a", "data-a")
+    progress.save()
+    again = frontier.Progress.open(tmp_path, {})
+    again.check_inputs("weights-a", "data-a")  # the same inputs: the run goes on
+    for inputs, message in ((("weights-b", "data-a"), "other weights of this model"),
+                            (("weights-a", "data-b"), "on other examples of this task")):
+        with pytest.raises(SystemExit):
+            frontier.Progress.open(tmp_path, {}).check_inputs(*inputs)
+        err = capsys.readouterr().err
+        assert message in err and "another --work DIR" in err and len(err.strip().splitlines()) == 1
