@@ -132,6 +132,33 @@ OPERATIONAL = frozenset({"out", "threads", "device", "log_every", "save_every", 
 CHECKPOINT = "checkpoint.pt"
 """The resumable state in the output folder (removed once the run is complete)."""
 
+HELP: dict[str, str] = {
+    "steps": "optimiser steps of the whole run (the learning-rate schedule spans them)",
+    "batch_size": "examples per step (each a fresh problem)",
+    "lr": "peak learning rate (AdamW)",
+    "min_lr_ratio": "the cosine decay ends at lr x this",
+    "warmup": "steps of linear warm-up",
+    "weight_decay": "AdamW weight decay (matrices only)",
+    "seed": "seed of the weights, the problems and the masking noise",
+    "layers": "transformer blocks",
+    "hidden": "model width",
+    "heads": "attention heads",
+    "intermediate": "MLP width",
+    "eps": "the mask ratio t is drawn from U(eps, 1)",
+    "threads": "CPU threads (torch.set_num_threads)",
+    "device": "cpu, cuda, cuda:1, ...",
+    "log_every": "print and log the mean loss every N steps",
+    "save_every": "write the model and a resumable checkpoint every N steps (0: at the end only)",
+    "resume": "go on from --out's checkpoint with the same settings",
+    "eval_every": "score the held-out probe (val_loss, arith_acc) every N steps (0: never)",
+    "stop_after": "stop after step N, checkpointed and resumable (0: run to --steps)",
+    "amp": "bfloat16 autocast of the forward pass (CUDA only)",
+    "init_std": "standard deviation of the initial weights",
+    "max_sequence_length": "positions the saved config declares",
+    "rope_theta": "rotary embedding base",
+}
+"""``--help`` text of each config field (its default is appended)."""
+
 SMOKE = dict(steps=3, batch_size=8, layers=1, hidden=32, heads=2, intermediate=64, warmup=1,
              log_every=1, save_every=0)
 """Overrides for ``--smoke``: a tiny model and a few steps, to check the pipeline in seconds."""
@@ -693,10 +720,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             continue
         value = getattr(defaults, f.name)
         flag = f"--{f.name.replace('_', '-')}"
+        text = f"{HELP.get(f.name, '')} (default: %(default)s)".lstrip()
         if isinstance(value, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value,
+                                help=HELP.get(f.name))
         else:
-            parser.add_argument(flag, type=type(value), default=value)
+            parser.add_argument(flag, type=type(value), default=value, help=text)
     args = vars(parser.parse_args(argv))
     args.pop("task")
     if args.pop("smoke"):

@@ -300,3 +300,16 @@ def test_the_probe_is_logged_changes_nothing_trained_and_moves_only_with_the_wei
     assert first == train_module.probe(logits_of, model.tokenizer, problems, cfg.eps,
                                        cot.GEN_LENGTH)
     assert first == {k: figures[4][k] for k in ("val_loss", "arith_acc")}
+
+
+def test_every_flag_has_help_with_its_default(capsys):
+    from dataclasses import fields
+
+    from sampler.zoo.train import HELP
+
+    names = {f.name for f in fields(CotTrainConfig)} - {"out", "task"}
+    assert names <= HELP.keys(), sorted(names - HELP.keys())
+    with pytest.raises(SystemExit):
+        parse_args(["--task", "cot", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "examples per step (each a fresh problem) (default: 64)" in text
