@@ -478,11 +478,11 @@ def probe(logits_of: Callable[[Tensor, Tensor, int], Tensor], tokenizer: PreTrai
 
     - ``val_loss``: :func:`diffusion_loss` on ``problems`` under masks drawn from a fixed seed, so
       the figure moves only with the weights;
-    - ``arith_acc`` (tasks whose answers hold equations): with every computed number masked and
-      the rest of the answer shown (:func:`arithmetic_probe`), the share of equations on numbers
-      of the question whose result is the top-1 prediction, every digit: can the model do the
-      arithmetic. A model that copies operands but adds wrongly scores near 0 while its loss
-      looks fine.
+    - ``arith_acc`` (tasks whose answers hold equations, tokenizers with a token per character):
+      with every computed number masked and the rest of the answer shown
+      (:func:`arithmetic_probe`), the share of equations on numbers of the question whose result
+      is the top-1 prediction, every digit: can the model do the arithmetic. A model that copies
+      operands but adds wrongly scores near 0 while its loss looks fine.
     """
     ids, attention, start = encode_batch(tokenizer, [p.question for p in problems],
                                          [p.answer for p in problems], gen_length)
@@ -491,7 +491,9 @@ def probe(logits_of: Callable[[Tensor, Tensor, int], Tensor], tokenizer: PreTrai
         val = diffusion_loss(logits_of, ids, attention, start, mask_id, eps,
                              torch.Generator().manual_seed(0)).item()
         plans = [arithmetic_probe(p.answer) for p in problems]
-        if not any(scored for _, scored in plans):
+        per_character = all(len(tokenizer(p.answer, add_special_tokens=False)["input_ids"])
+                            == len(p.answer) for p in problems)
+        if not per_character or not any(scored for _, scored in plans):
             return {"val_loss": round(val, 4)}
         masked = torch.zeros_like(ids, dtype=torch.bool)
         for row, (positions, _) in enumerate(plans):
