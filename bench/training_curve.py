@@ -1,5 +1,5 @@
 """Plot a training run's curves from its ``training.json``: the loss, the held-out loss and the
-held-out arithmetic accuracy against the step (the probe of ``--eval-every``).
+held-out probe's accuracies (arithmetic, copying) against the step (``--eval-every``).
 
     python bench/training_curve.py /work/runs/tiny_cot -o sampler/zoo/tiny_cot/training.png
     python bench/training_curve.py sampler/zoo/tiny_cot        # writes DIR/training.png
@@ -15,6 +15,11 @@ import sys
 from pathlib import Path
 
 __all__ = ["read_log", "plot", "main"]
+
+
+ACCURACIES = (("arith_acc", "held-out arithmetic (results of shown operands)", "tab:red"),
+              ("copy_acc", "held-out copying (the question's numbers in place)", "tab:orange"))
+"""The probe's accuracies: log key, legend, colour."""
 
 
 def read_log(folder: Path) -> tuple[dict, list[dict]]:
@@ -35,7 +40,7 @@ def read_log(folder: Path) -> tuple[dict, list[dict]]:
 
 
 def plot(summary: dict, log: list[dict], out: Path) -> None:
-    """Loss and held-out loss (log scale, left) and held-out arithmetic accuracy (right)."""
+    """Loss and held-out loss (log scale, left) and the probe's accuracies (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,13 +57,16 @@ def plot(summary: dict, log: list[dict], out: Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("masked-diffusion loss (log scale)")
     handles, labels = ax.get_legend_handles_labels()
-    scored = [e for e in probed if "arith_acc" in e]
-    if scored:
+    accuracies = [(key, label, color) for key, label, color in ACCURACIES
+                  if any(key in e for e in probed)]
+    if accuracies:
         right = ax.twinx()
-        right.plot([e["step"] for e in scored], [100 * e["arith_acc"] for e in scored], "s-",
-                   ms=3, color="tab:red", label="held-out arithmetic accuracy")
+        for key, label, color in accuracies:
+            scored = [e for e in probed if key in e]
+            right.plot([e["step"] for e in scored], [100 * e[key] for e in scored], "s-",
+                       ms=3, color=color, label=label)
         right.set_ylim(0, 100)
-        right.set_ylabel("equations on the question's numbers right (%)")
+        right.set_ylabel("held-out probe accuracy (%)")
         more_handles, more_labels = right.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
     ax.legend(handles, labels, fontsize=8, loc="center right")
@@ -90,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     plot(summary, log, out)
     last = log[-1]
-    figures = "".join(f", {k} {last[k]:.4f}" for k in ("loss", "val_loss", "arith_acc")
-                      if k in last)
+    figures = "".join(f", {k} {last[k]:.4f}"
+                      for k in ("loss", "val_loss", "arith_acc", "copy_acc") if k in last)
     probed = next((e for e in reversed(log) if "arith_acc" in e), None)
     if probed is not None and probed is not last:
         figures += f" (last probe, step {probed['step']}: arith_acc {probed['arith_acc']:.4f})"

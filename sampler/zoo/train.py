@@ -61,7 +61,7 @@ from .tokenizer import build_llada_tokenizer, build_tokenizer
 
 __all__ = ["TrainConfig", "CotTrainConfig", "RECIPES", "build_model", "build_llada",
            "llada_config", "llada_state_dict", "encode_batch", "diffusion_loss", "train", "save",
-           "resume_problem", "recipe_fields", "probe", "arithmetic_probe", "OPERATIONAL",
+           "resume_problem", "recipe_fields", "probe", "probe_plans", "OPERATIONAL",
            "CHECKPOINT", "main"]
 
 
@@ -90,8 +90,9 @@ class TrainConfig:
     """Go on from ``out/checkpoint.pt`` (a run stopped early) instead of starting afresh."""
     eval_every: int = 0
     """Every this many steps (0: never), score the held-out probe (:func:`probe`): the loss on a
-    fixed batch of tuning-split problems under fixed masks, and how many equation results the
-    model gets right from the rest of the chain. Logged with the loss; changes nothing trained."""
+    fixed batch of tuning-split problems under fixed masks, how many equation results the model
+    gets right from the rest of the chain, and how many of the question's numbers it puts where
+    they belong. Logged with the loss; changes nothing trained."""
     stop_after: int = 0
     """Stop after this step (0: at ``steps``), checkpointed as a stop by a signal is: ``out``
     then holds the model at that step of this recipe (its learning-rate schedule still the one
@@ -150,7 +151,8 @@ HELP: dict[str, str] = {
     "log_every": "print and log the mean loss every N steps",
     "save_every": "write the model and a resumable checkpoint every N steps (0: at the end only)",
     "resume": "go on from --out's checkpoint with the same settings",
-    "eval_every": "score the held-out probe (val_loss, arith_acc) every N steps (0: never)",
+    "eval_every": "score the held-out probe (val_loss, arith_acc, copy_acc) every N steps "
+                  "(0: never)",
     "stop_after": "stop after step N, checkpointed and resumable (0: run to --steps)",
     "amp": "bfloat16 autocast of the forward pass (CUDA only)",
     "init_std": "standard deviation of the initial weights",
@@ -446,30 +448,41 @@ _EQUATION = re.compile(r"(\d+)\s*[-+*]\s*(\d+)\s*=\s*(\d+)")
 _FINAL = re.compile(r"####\s*(\d+)")
 
 
-def arithmetic_probe(answer: str) -> tuple[list[int], list[list[int]]]:
-    """(positions to mask, spans to score) of ``answer`` for the arithmetic probe.
+def probe_plans(answer: str) -> dict[str, tuple[list[int], list[list[int]]]]:
+    """What each probe of ``answer`` masks and scores: ``{name: (positions to mask, spans to
+    score)}``, positions being characters of the answer, which are its tokens (the bundled
+    tokenizers are per character).
 
-    Masked: every number the chain computes, wherever it stands (an equation's result, a later
-    equation's operand that reuses it, the final ``#### N``), so no result can be copied from a
-    later line. Scored: the results of the equations whose operands both come from the question
-    and so stay shown. Positions are characters of the answer, which are its tokens (the
-    bundled tokenizers are per character)."""
+    - ``arith``: masked, every number the chain computes wherever it stands (an equation's
+      result, a later equation's operand that reuses it, the final ``#### N``), so no result can
+      be copied from a later line; scored, the results of the equations whose operands both come
+      from the question and so stay shown.
+    - ``copy``: masked and scored, every operand taken from the question (the results stay shown,
+      which also fixes the order of a free-order sum): does the model put the question's numbers
+      where they belong.
+    """
     computed: set[str] = set()
-    masked: list[int] = []
-    scored: list[list[int]] = []
+    arith_masked: list[int] = []
+    arith_scored: list[list[int]] = []
+    copied: list[list[int]] = []
     for eq in _EQUATION.finditer(answer):
         hidden = [i for i in (1, 2) if eq[i] in computed]
-        for i in hidden:
-            masked.extend(range(*eq.span(i)))
+        for i in (1, 2):
+            span = list(range(*eq.span(i)))
+            if i in hidden:
+                arith_masked.extend(span)
+            else:
+                copied.append(span)
         result = list(range(*eq.span(3)))
-        masked.extend(result)
+        arith_masked.extend(result)
         if not hidden:
-            scored.append(result)
+            arith_scored.append(result)
         computed.add(eq[3])
     final = _FINAL.search(answer)
     if final and final[1] in computed:
-        masked.extend(range(*final.span(1)))
-    return masked, scored
+        arith_masked.extend(range(*final.span(1)))
+    return {"arith": (arith_masked, arith_scored),
+            "copy": ([i for span in copied for i in span], copied)}
 
 
 def probe(logits_of: Callable[[Tensor, Tensor, int], Tensor], tokenizer: PreTrainedTokenizerFast,
@@ -478,31 +491,37 @@ def probe(logits_of: Callable[[Tensor, Tensor, int], Tensor], tokenizer: PreTrai
 
     - ``val_loss``: :func:`diffusion_loss` on ``problems`` under masks drawn from a fixed seed, so
       the figure moves only with the weights;
-    - ``arith_acc`` (tasks whose answers hold equations, tokenizers with a token per character):
-      with every computed number masked and the rest of the answer shown
-      (:func:`arithmetic_probe`), the share of equations on numbers of the question whose result
-      is the top-1 prediction, every digit: can the model do the arithmetic. A model that copies
-      operands but adds wrongly scores near 0 while its loss looks fine.
+    - for tasks whose answers hold equations (and tokenizers with a token per character), one
+      pass per probe of :func:`probe_plans`, each scored as the share of its spans whose every
+      digit is the top-1 prediction: ``arith_acc``, can the model do the arithmetic of a chain
+      whose operands are shown; ``copy_acc``, can it put the question's numbers where they
+      belong. A model that copies operands but adds wrongly has a high ``copy_acc``, an
+      ``arith_acc`` near 0, and a loss that looks fine.
     """
     ids, attention, start = encode_batch(tokenizer, [p.question for p in problems],
                                          [p.answer for p in problems], gen_length)
     mask_id = tokenizer.mask_token_id
+    figures: dict[str, float] = {}
     with torch.no_grad():
-        val = diffusion_loss(logits_of, ids, attention, start, mask_id, eps,
-                             torch.Generator().manual_seed(0)).item()
-        plans = [arithmetic_probe(p.answer) for p in problems]
+        figures["val_loss"] = round(diffusion_loss(
+            logits_of, ids, attention, start, mask_id, eps, torch.Generator().manual_seed(0)
+        ).item(), 4)
+        plans = [probe_plans(p.answer) for p in problems]
         per_character = all(len(tokenizer(p.answer, add_special_tokens=False)["input_ids"])
                             == len(p.answer) for p in problems)
-        if not per_character or not any(scored for _, scored in plans):
-            return {"val_loss": round(val, 4)}
-        masked = torch.zeros_like(ids, dtype=torch.bool)
-        for row, (positions, _) in enumerate(plans):
-            masked[row, [start + i for i in positions]] = True
-        guess = logits_of(ids.masked_fill(masked, mask_id), attention, start).argmax(-1).cpu()
-    answer = ids[:, start:]
-    right = [bool((guess[row, span] == answer[row, span]).all())
-             for row, (_, scored) in enumerate(plans) for span in scored]
-    return {"val_loss": round(val, 4), "arith_acc": round(sum(right) / len(right), 4)}
+        answer = ids[:, start:]
+        for name in ("arith", "copy"):
+            rows = [plan[name] for plan in plans]
+            if not per_character or not any(scored for _, scored in rows):
+                continue
+            masked = torch.zeros_like(ids, dtype=torch.bool)
+            for row, (positions, _) in enumerate(rows):
+                masked[row, [start + i for i in positions]] = True
+            guess = logits_of(ids.masked_fill(masked, mask_id), attention, start).argmax(-1).cpu()
+            right = [bool((guess[row, span] == answer[row, span]).all())
+                     for row, (_, scored) in enumerate(rows) for span in scored]
+            figures[f"{name}_acc"] = round(sum(right) / len(right), 4)
+    return figures
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:

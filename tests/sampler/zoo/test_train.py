@@ -256,15 +256,24 @@ def train_module_fields(cfg):
 
 # ---- the held-out probe ----
 
-def test_the_arithmetic_probe_masks_every_computed_number_and_scores_equations_on_given_ones():
-    from sampler.zoo.train import arithmetic_probe
+def test_the_probes_mask_computed_numbers_or_copied_ones_and_score_them():
+    from sampler.zoo.train import probe_plans
 
     answer = "31-21=10\n49+87=136\n10+136=146\n#### 146"
-    masked, scored = arithmetic_probe(answer)
-    shown = "".join("_" if i in masked else c for i, c in enumerate(answer))
-    assert shown == "31-21=__\n49+87=___\n__+___=___\n#### ___"
-    assert [answer[s[0]:s[-1] + 1] for s in scored] == ["10", "136"]  # not 146: its operands hide
-    assert arithmetic_probe("6,8\n#### 68") == ([], [])  # no equations: nothing to score
+    plans = probe_plans(answer)
+
+    def shown(name):
+        masked, _ = plans[name]
+        return "".join("_" if i in masked else c for i, c in enumerate(answer))
+
+    def scored(name):
+        return [answer[s[0]:s[-1] + 1] for s in plans[name][1]]
+
+    assert shown("arith") == "31-21=__\n49+87=___\n__+___=___\n#### ___"
+    assert scored("arith") == ["10", "136"]  # not 146: its operands are hidden
+    assert shown("copy") == "__-__=10\n__+__=136\n10+136=146\n#### 146"
+    assert scored("copy") == ["31", "21", "49", "87"]  # 10 and 136 are computed, not copied
+    assert probe_plans("6,8\n#### 68") == {"arith": ([], []), "copy": ([], [])}
 
 
 def test_the_probe_is_logged_changes_nothing_trained_and_moves_only_with_the_weights(
@@ -284,7 +293,8 @@ def test_the_probe_is_logged_changes_nothing_trained_and_moves_only_with_the_wei
     log = json.loads((tmp_path / "probed" / "training.json").read_text())["log"]
     figures = {entry["step"]: entry for entry in log if "val_loss" in entry}
     assert sorted(figures) == [2, 4]
-    assert all(0 <= figures[s]["arith_acc"] <= 1 and figures[s]["val_loss"] > 0 for s in (2, 4))
+    assert all(0 <= figures[s][k] <= 1 for s in (2, 4) for k in ("arith_acc", "copy_acc"))
+    assert all(figures[s]["val_loss"] > 0 for s in (2, 4))
     assert not any("val_loss" in e for e in
                    json.loads((tmp_path / "plain" / "training.json").read_text())["log"])
 
@@ -299,7 +309,7 @@ def test_the_probe_is_logged_changes_nothing_trained_and_moves_only_with_the_wei
     first = train_module.probe(logits_of, model.tokenizer, problems, cfg.eps, cot.GEN_LENGTH)
     assert first == train_module.probe(logits_of, model.tokenizer, problems, cfg.eps,
                                        cot.GEN_LENGTH)
-    assert first == {k: figures[4][k] for k in ("val_loss", "arith_acc")}
+    assert first == {k: figures[4][k] for k in ("val_loss", "arith_acc", "copy_acc")}
 
 
 def test_every_flag_has_help_with_its_default(capsys):
