@@ -69,7 +69,7 @@ COT = BUNDLED_MODELS["tiny-cot"]
 COT_PRESENT = (COT / "config.json").is_file()
 needs_tiny_cot = pytest.mark.skipif(
     not COT_PRESENT, reason="tiny-cot is not trained yet: sampler/zoo/tiny_cot holds only its recipe "
-                            "(a GPU run of the command in its README.md)")
+                            "(its README.md: the training command, and where the run stands)")
 
 
 def test_tiny_cot_is_registered_with_its_recipe():
