@@ -63,7 +63,7 @@ def test_full_step_decoding_answers_fixed_held_out_problems(model):
     assert torch.equal(out.nfe, torch.full_like(out.nfe, GEN_LENGTH))
 
 
-# ---- tiny-cot: a miniature LLaDA, trained on a GPU by the recipe in its folder ----
+# ---- tiny-cot: a miniature LLaDA, trained by the recipe in its folder ----
 
 COT = BUNDLED_MODELS["tiny-cot"]
 COT_PRESENT = (COT / "config.json").is_file()
