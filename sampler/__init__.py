@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from .artifacts import check_artifact, file_sha256
+from .artifacts import ModelMismatchWarning, check_artifact, file_sha256
 from .edit_map import ReasoningMap
 from .errors import ConfigError, ModelError, NumericalError, ProfileError, SamplerError
 from .generate import DEFAULT_STRATEGY, ProfileMismatchWarning, generate
@@ -33,6 +33,6 @@ __all__ = [
     "StatsTracker", "js_divergence", "decide", "StepDecision", "DiffusionModel", "MaskedLMModel", "LLaDAModel", "DreamModel",
     "NativeModel", "RemoteCodeModel", "CACHE_MODES", "ADAPTERS", "FloatDim", "IntDim", "ChoiceDim", "SearchSpace", "SamplerError", "ConfigError",
     "ProfileError", "ModelError", "NumericalError", "ProfileMismatchWarning", "DEFAULT_STRATEGY",
-    "check_artifact", "file_sha256", "Indicator", "IndicatorConfig", "IndicatorFile",
+    "ModelMismatchWarning", "check_artifact", "file_sha256", "Indicator", "IndicatorConfig", "IndicatorFile",
     "load_indicator", "save_indicator", "ReasoningMap", "__version__",
 ]

@@ -4,6 +4,11 @@ A strategy that needs such a file takes two params, the path and the file's SHA-
 profile names exactly the file it was tuned with; :func:`check_artifact` refuses a missing file or
 one whose content changed, in one line, before anything is decoded.
 
+Such a file is trained on one model and records its :meth:`~sampler.DiffusionModel.weights_signature`
+(``model_signature``); a strategy decoding with it on other weights warns once
+(:class:`ModelMismatchWarning`, :class:`TrainedOn`): the file still loads, but what it
+learnt from one model's states need not hold for another's.
+
 In a file that holds such params (a profile), a relative path is relative to that file's folder,
 not to the working directory of whoever reads it: :func:`path_from_file` reads it so and
 :func:`path_for_file` writes it so (relative when the file lies in that folder or below, so that
@@ -16,13 +21,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import warnings
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
 
 __all__ = ["file_sha256", "check_artifact", "map_artifact_paths", "path_from_file",
-           "path_for_file"]
+           "path_for_file", "ModelMismatchWarning", "TrainedOn"]
+
+
+class ModelMismatchWarning(UserWarning):
+    """A trained file (an NI indicator, an EDIT reasoning map) decodes with a model whose weights
+    are not those it was trained on."""
 
 
 def file_sha256(path: str | Path) -> str:
@@ -50,6 +62,32 @@ def check_artifact(path: str | Path, sha256: str | None, what: str) -> Path:
                           f"{sha256[:12]}... it was referenced with: it changed since; use the "
                           f"original file or re-tune with this one.")
     return file
+
+
+class TrainedOn:
+    """The model a trained file was made with (its name and weights signature, as the file
+    records them), checked against the model each decode runs: a mismatch warns once per model
+    (:class:`ModelMismatchWarning`). Files written before the signature was recorded are not
+    checked."""
+
+    def __init__(self, what: str, file: str, model: str | None, signature: str | None) -> None:
+        self.what, self.file, self.model, self.signature = what, file, model, signature
+        self._checked: weakref.ReferenceType | None = None  # the network last checked
+
+    def check(self, model: Any) -> None:
+        """Warn if ``model`` (a :class:`~sampler.DiffusionModel`) has other weights; each network
+        is hashed once, not at every decode."""
+        network = model.network
+        if not self.signature or (self._checked is not None and self._checked() is network):
+            return
+        self._checked = weakref.ref(network)
+        actual = model.weights_signature()
+        if actual != self.signature:
+            warnings.warn(
+                f"{self.what} {self.file} was trained on model {self.model!r} (weights signature "
+                f"{self.signature}) but decodes with {getattr(model, 'name', '?')!r} ({actual}): "
+                f"what it learnt may not hold for these weights; make one for this model.",
+                ModelMismatchWarning, stacklevel=4)
 
 
 def map_artifact_paths(strategy: str, params: Mapping[str, Any],

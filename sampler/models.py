@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import Tensor
@@ -56,11 +56,26 @@ class DiffusionModel:
         """A short hash of the weights (the name, shape and first 64 values of every tensor):
         what names this model in study identities and in the provenance of files trained on it
         (indicators, reasoning maps, evaluation tables). Computed afresh at each call, so weights
-        changed in place (a merged adapter) get a new one."""
+        changed in place (a merged adapter) get a new one. The values are hashed as loaded, so
+        the same checkpoint loaded in float32 and in bfloat16 has two fingerprints (two studies:
+        their decodes differ); :meth:`weights_signature` is the same for both."""
+        return self._weights_hash(lambda values: values.float())
+
+    def weights_signature(self) -> str:
+        """:meth:`weights_fingerprint` with the values rounded to bfloat16 first: the same for a
+        checkpoint loaded in float32 or in bfloat16 (a float16 load rounds differently). What a
+        trained file (an NI indicator, an EDIT map) records of the model it was trained on, and
+        what decoding with it compares, so that the file trained on a GPU in bfloat16 matches the
+        same weights on a CPU in float32. Weights that differ by less than bfloat16's resolution
+        (a short low-rank fine-tune of the same model) may share a signature: it tells models
+        apart, not versions of one."""
+        return self._weights_hash(lambda values: values.to(torch.bfloat16).float())
+
+    def _weights_hash(self, cast: Callable[[Tensor], Tensor]) -> str:
         digest = hashlib.sha256()
         for name, tensor in sorted(self.network.state_dict().items()):
             digest.update(f"{name}{tuple(tensor.shape)}".encode())
-            digest.update(tensor.detach().flatten()[:64].float().cpu().numpy().tobytes())
+            digest.update(cast(tensor.detach().flatten()[:64]).cpu().numpy().tobytes())
         return digest.hexdigest()[:16]
 
     def forward(self, x: Tensor, attention_mask: Tensor | None) -> Tensor:

@@ -274,8 +274,8 @@ def finetune_edit(cfg: EditTrainConfig, *, progress: Callable[[int, int, float],
         wall = time.time() - began
 
         reasoning_map = ReasoningMap(
-            modules={name: MapModule(parts["A"].detach().float().cpu(),
-                                     parts["B"].detach().float().cpu(),
+            modules={name: MapModule(parts["A"].detach().float().cpu().clone(),
+                                     parts["B"].detach().float().cpu().clone(),
                                      accumulate.mean(name).cpu())
                      for name, parts in adapters.items()},
             meta={"base_model": model_name, "base_fingerprint": fingerprint, "task": cfg.task,
@@ -288,10 +288,13 @@ def finetune_edit(cfg: EditTrainConfig, *, progress: Callable[[int, int, float],
         staging = Path(tempfile.mkdtemp(prefix=".finetune-edit-", dir=out.parent or Path(".")))
         try:
             peft_model.save_pretrained(str(staging / "adapter"))
-            reasoning_map.save(staging / MAP_FILE)
             peft_model.merge_and_unload()  # merges into `network` in place
             _save_merged(model, _resolve_path(model_name)[0], staging / "model")
             merged = model.weights_fingerprint()  # the adapter merged in place: new weights
+            # the map belongs to the merged model: decoding with other weights warns
+            reasoning_map.meta.update(model=str((out / "model").resolve()),
+                                      model_signature=model.weights_signature())
+            reasoning_map.save(staging / MAP_FILE)
             map_sha = file_sha256(staging / MAP_FILE)
             summary = {
                 "config": asdict(cfg), "base_model": model_name, "base_fingerprint": fingerprint,

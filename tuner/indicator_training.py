@@ -339,6 +339,7 @@ def train_indicator(evaluation, options: TrainingOptions = TrainingOptions(), *,
         figures["round 2"] = fit
     provenance = {
         "model": evaluation.model_name, "model_fingerprint": evaluation.model_fingerprint,
+        "model_signature": model.weights_signature(),
         "adapter": model.kind, "task": task.name, "split": "train",
         "n_examples": len(examples), "data_hash": hash_examples(examples),
         "decoding": settings.to_dict(), "options": dataclasses.asdict(options),

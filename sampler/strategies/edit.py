@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from .._validate import bounded
+from ..artifacts import TrainedOn
 from ..edit_map import ActivationProbe, ReasoningMap, alignment_distribution, matched_kl
 from ..errors import ConfigError
 from ..settings import DecodingSettings
@@ -98,7 +99,10 @@ class Edit(Strategy):
     ``early_stop``. The authors run ``polish_steps`` (2) more steps on what remains of the block
     instead; here the remaining positions take this step's top-1 (the issue's rule), which spends
     no further pass. Needs the model's forward passes at every step: no block KV cache, and no
-    forward-pass reuse in the tuner (``reads_activations``).
+    forward-pass reuse in the tuner (``reads_activations``). The map belongs to the fine-tuned
+    model it was made with (``tuner finetune-edit``'s ``model/``); decoding with other weights
+    (its recorded weights signature) warns once per model
+    (:class:`~sampler.artifacts.ModelMismatchWarning`).
     """
 
     name = "edit"
@@ -121,10 +125,15 @@ class Edit(Strategy):
         """The map named by the params, checked against ``map_sha256`` and read once."""
         if self._map is None:
             self._map = ReasoningMap.load(self.params.map, self.params.map_sha256)
+            meta = self._map.meta
+            self._trained_on = TrainedOn("the EDIT reasoning map", self.params.map,
+                                         meta.get("model"), meta.get("model_signature"))
         return self._map
 
     @contextmanager
     def attach(self, model: Any) -> Iterator[None]:
+        self.reasoning_map()
+        self._trained_on.check(model)  # not the fine-tuned model: a warning, once per model
         probe = ActivationProbe(model.network, self.reasoning_map(),
                                 what=f"model {getattr(model, 'name', '?')!r}")
         with ExitStack() as stack:

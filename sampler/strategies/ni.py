@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from .._validate import bounded
+from ..artifacts import TrainedOn
 from ..errors import ConfigError
 from ..settings import DecodingSettings
 from ..space import FloatDim, SearchSpace
@@ -45,6 +48,8 @@ class Ni(Strategy):
 
     The indicator file is referenced by path and SHA-256 and read once, when the strategy is
     made: a missing or changed file is one :class:`ConfigError` line before anything decodes.
+    Decoding with a model other than the one the indicator was trained on (its recorded weights
+    signature) warns once per model (:class:`~sampler.artifacts.ModelMismatchWarning`).
     """
 
     name = "ni"
@@ -69,6 +74,12 @@ class Ni(Strategy):
         loaded = load_indicator(p.indicator, p.indicator_sha256)
         self.indicator, self.provenance = loaded.indicator, loaded.provenance
         self._device: torch.device | None = None
+        self.trained_on = TrainedOn("the ni indicator", p.indicator, self.provenance.get("model"),
+                                    self.provenance.get("model_signature"))
+
+    def attach(self, model: Any) -> AbstractContextManager:
+        self.trained_on.check(model)  # another model's weights: a warning, once per model
+        return nullcontext()
 
     def reset(self, context: GenerationContext) -> None:
         if self._device != context.device:

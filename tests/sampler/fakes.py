@@ -100,9 +100,10 @@ def tiny_native(family: str = "llada", *, seed: int = 0, vocab: int = 50, std: f
 
 
 def fake_indicator_params(folder, *, hidden_size: int = VOCAB, seed: int = 0,
-                          bias: float = 0.0) -> dict:
+                          bias: float = 0.0, provenance: dict | None = None) -> dict:
     """`ni` params for a seeded random indicator written into ``folder``, reading hidden states
-    of ``hidden_size`` (a fake's: its logits); ``bias`` shifts every score's logit."""
+    of ``hidden_size`` (a fake's: its logits); ``bias`` shifts every score's logit;
+    ``provenance`` is what the file records (default: a model name only)."""
     from pathlib import Path
 
     from sampler.artifacts import file_sha256
@@ -113,6 +114,6 @@ def fake_indicator_params(folder, *, hidden_size: int = VOCAB, seed: int = 0,
     with torch.no_grad():
         indicator.head[1].bias.add_(bias)
     path = save_indicator(indicator, Path(folder) / f"indicator-{hidden_size}-{seed}-{bias}.st",
-                          {"model": "fake"})
+                          provenance or {"model": "fake"})
     return {"indicator": str(path), "indicator_sha256": file_sha256(path), "theta": 0.5,
             "prob_threshold": 0.95}

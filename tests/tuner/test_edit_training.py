@@ -54,6 +54,9 @@ def test_a_smoke_run_writes_a_loadable_adapter_model_and_map(finetuned, cot_smok
     merged_net = peft_model.merge_and_unload()
     merged = sampler.load_model(out / "model", device="cpu")
     assert merged.kind == "llada"
+    # the map names the merged model it belongs to (decoding with other weights warns)
+    assert reasoning_map.meta["model"] == str((out / "model").resolve())
+    assert reasoning_map.meta["model_signature"] == merged.weights_signature()
     for name, value in merged.network.state_dict().items():
         assert torch.allclose(value, merged_net.state_dict()[name], atol=1e-6), name
     # and the merged model decodes with the map

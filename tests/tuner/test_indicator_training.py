@@ -53,6 +53,7 @@ def test_train_on_a_few_examples(smoke_model_dir):
     assert prov["split"] == "train" and prov["n_examples"] == 3
     assert prov["data_hash"] == hash_examples(training_examples(get_task("arith"), 3))
     assert prov["model_fingerprint"] == Evaluation(spec, device="cpu").model_fingerprint
+    assert prov["model_signature"] == sampler.load_model(smoke_model_dir).weights_signature()
     for fit in (figures["round 1"], figures["round 2"]):
         assert fit["final_train_loss"] < fit["initial_train_loss"]
     assert figures["round 2"]["rows"] > figures["round 1"]["rows"]  # the indicator's own states
