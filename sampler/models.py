@@ -344,7 +344,10 @@ def _tokenizer(folder: str, cls: type[DiffusionModel], config: dict[str, Any]) -
 
     # A native model's type (llada, dream) is unknown to transformers without remote code: hand
     # AutoTokenizer the config already read, or it warns on every load while guessing one.
-    known = transformers.PretrainedConfig(**config) if issubclass(cls, NativeModel) else None
+    known = None
+    if issubclass(cls, NativeModel):  # only what the tokenizer lookup reads (no config checks)
+        known = transformers.PretrainedConfig(
+            **{k: config[k] for k in ("model_type", "tokenizer_class") if k in config})
     try:
         return transformers.AutoTokenizer.from_pretrained(
             folder, trust_remote_code=cls.trust_remote_code, config=known)
