@@ -156,9 +156,8 @@ def settings_diff(stored: dict, settings: dict) -> list[str]:
 class Progress:
     """The parts of a run finished so far (key -> what the run reports of it), with the run's
     settings, the weights' fingerprint, the task data's hash and the wall time of its earlier
-    segments: kept in
-    ``--work DIR``'s progress.json, rewritten atomically as each part finishes, or in memory
-    only without ``--work``."""
+    segments: kept in ``--work DIR``'s progress.json, rewritten atomically as each part
+    finishes, or in memory only without ``--work``."""
 
     def __init__(self, path: Path | None, settings: dict, parts: dict | None = None,
                  elapsed_s: float = 0.0, fingerprint: str | None = None,

@@ -33,6 +33,6 @@ __all__ = [
     "StatsTracker", "js_divergence", "decide", "StepDecision", "DiffusionModel", "MaskedLMModel", "LLaDAModel", "DreamModel",
     "NativeModel", "RemoteCodeModel", "CACHE_MODES", "ADAPTERS", "FloatDim", "IntDim", "ChoiceDim", "SearchSpace", "SamplerError", "ConfigError",
     "ProfileError", "ModelError", "NumericalError", "ProfileMismatchWarning", "DEFAULT_STRATEGY",
-    "ModelMismatchWarning", "check_artifact", "file_sha256", "Indicator", "IndicatorConfig", "IndicatorFile",
-    "load_indicator", "save_indicator", "ReasoningMap", "__version__",
+    "ModelMismatchWarning", "check_artifact", "file_sha256", "Indicator", "IndicatorConfig",
+    "IndicatorFile", "load_indicator", "save_indicator", "ReasoningMap", "__version__",
 ]

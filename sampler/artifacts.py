@@ -65,13 +65,14 @@ def check_artifact(path: str | Path, sha256: str | None, what: str) -> Path:
 
 
 class TrainedOn:
-    """The model a trained file was made with (its name and weights signature, as the file
-    records them), checked against the model each decode runs: a mismatch warns once per model
-    (:class:`ModelMismatchWarning`). Files written before the signature was recorded are not
-    checked."""
+    """The model a trained file was made with (its ``model`` name and ``model_signature``, from
+    the ``record`` the file keeps: an indicator's provenance, a map's meta), checked against the
+    model each decode runs: a mismatch warns once per model (:class:`ModelMismatchWarning`).
+    Files written before the signature was recorded are not checked."""
 
-    def __init__(self, what: str, file: str, model: str | None, signature: str | None) -> None:
-        self.what, self.file, self.model, self.signature = what, file, model, signature
+    def __init__(self, what: str, file: str, record: Mapping[str, Any]) -> None:
+        self.what, self.file = what, file
+        self.model, self.signature = record.get("model"), record.get("model_signature")
         self._checked: weakref.ReferenceType | None = None  # the network last checked
 
     def check(self, model: Any) -> None:

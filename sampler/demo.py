@@ -8,8 +8,8 @@
 names its own task and model. Decodes with the settings the tuner uses for the task (``arith``:
 gen_length 32, one block; ``cot``: gen_length 128, blocks of 32; EOS fill: the positions after a
 committed end-of-text token are filled at once), or with the profile's own decoding settings, so
-its accuracy, forward passes and speed-up are those ``tuner eval`` reports on the same problems. Full-step (one token per step, no block cache) is the reference, as in the
-tuner's baseline. Prints each problem with the profile's answer, whether it is right, and the
+its accuracy, forward passes and speed-up are those ``tuner eval`` reports on the same problems.
+Full-step (one token per step, no block cache) is the reference, as in the tuner's baseline. Prints each problem with the profile's answer, whether it is right, and the
 forward passes both decodings spent; then accuracy and mean NFE of both and the speed-up.
 """
 
@@ -27,17 +27,9 @@ from .strategies import Fixed, LessParams, Strategy, make_strategy
 from .zoo.decode import Decoded, decode
 from .zoo.evaluate import TASKS, EvalTask
 
-__all__ = ["main", "tuner_settings", "TUNER_SETTINGS"]
+__all__ = ["main", "TUNER_SETTINGS"]
 
-
-def tuner_settings(task: str) -> DecodingSettings:
-    """What ``studies/<task>.toml`` decodes with: the task's lengths, EOS fill, no block cache."""
-    module = TASKS[task].module
-    return DecodingSettings(gen_length=module.GEN_LENGTH, block_length=module.BLOCK_LENGTH,
-                            eos_fill=True)
-
-
-TUNER_SETTINGS = tuner_settings("arith")
+TUNER_SETTINGS = TASKS["arith"].decoding()
 """What ``studies/arith.toml`` decodes with."""
 
 
@@ -47,7 +39,7 @@ def _chosen(args: argparse.Namespace) -> tuple[str, str, Strategy, DecodingSetti
         task = args.task or "arith"
         strategy = make_strategy("less", {"tau_conf": args.tau_conf, "window": args.window,
                                           "js_delta": args.js_delta})
-        return task, "less", strategy, tuner_settings(task), None
+        return task, "less", strategy, TASKS[task].decoding(), None
     profile = load_profile(args.profile)
     task = args.task or (profile.task if profile.task in TASKS else "arith")
     wanted = TASKS[task].module.GEN_LENGTH

@@ -125,16 +125,15 @@ class Edit(Strategy):
         """The map named by the params, checked against ``map_sha256`` and read once."""
         if self._map is None:
             self._map = ReasoningMap.load(self.params.map, self.params.map_sha256)
-            meta = self._map.meta
             self._trained_on = TrainedOn("the EDIT reasoning map", self.params.map,
-                                         meta.get("model"), meta.get("model_signature"))
+                                         self._map.meta)
         return self._map
 
     @contextmanager
     def attach(self, model: Any) -> Iterator[None]:
-        self.reasoning_map()
+        reasoning_map = self.reasoning_map()
         self._trained_on.check(model)  # not the fine-tuned model: a warning, once per model
-        probe = ActivationProbe(model.network, self.reasoning_map(),
+        probe = ActivationProbe(model.network, reasoning_map,
                                 what=f"model {getattr(model, 'name', '?')!r}")
         with ExitStack() as stack:
             stack.enter_context(self.inner.attach(model))

@@ -74,8 +74,7 @@ class Ni(Strategy):
         loaded = load_indicator(p.indicator, p.indicator_sha256)
         self.indicator, self.provenance = loaded.indicator, loaded.provenance
         self._device: torch.device | None = None
-        self.trained_on = TrainedOn("the ni indicator", p.indicator, self.provenance.get("model"),
-                                    self.provenance.get("model_signature"))
+        self.trained_on = TrainedOn("the ni indicator", p.indicator, self.provenance)
 
     def attach(self, model: Any) -> AbstractContextManager:
         self.trained_on.check(model)  # another model's weights: a warning, once per model

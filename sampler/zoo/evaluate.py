@@ -105,6 +105,13 @@ class EvalTask:
     timed: bool
     """Whether the table shows wall time per problem (the cache rows are about speed)."""
 
+    def decoding(self, *, eos_fill: bool = True, cache: str = "none") -> DecodingSettings:
+        """The task's decoding settings (its generation and block lengths): with the defaults,
+        what ``studies/<task>.toml`` decodes with."""
+        return DecodingSettings(gen_length=self.module.GEN_LENGTH,
+                                block_length=self.module.BLOCK_LENGTH, eos_fill=eos_fill,
+                                cache=cache)
+
 
 TASKS: dict[str, EvalTask] = {
     "arith": EvalTask(arith, "tiny-arith", SETTINGS, timed=False),
@@ -128,11 +135,8 @@ class Row:
 def _decode(model: DiffusionModel, problems: list[Problem], task: EvalTask, setting: Setting,
             eos_fill: bool, reference: torch.Tensor | None
             ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-    settings = DecodingSettings(gen_length=task.module.GEN_LENGTH,
-                                block_length=task.module.BLOCK_LENGTH, eos_fill=eos_fill,
-                                cache=setting.cache)
-    out = decode(model, problems, make_strategy(setting.strategy, setting.params), settings,
-                 reference=reference)
+    out = decode(model, problems, make_strategy(setting.strategy, setting.params),
+                 task.decoding(eos_fill=eos_fill, cache=setting.cache), reference=reference)
     return out.texts, out.generated, out.nfe
 
 

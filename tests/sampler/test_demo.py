@@ -7,6 +7,7 @@ import re
 import sampler
 from sampler import demo
 from sampler.profile import ModelInfo, Profile, save_profile
+from sampler.zoo.evaluate import TASKS
 
 
 def _figures(out: str) -> dict[str, tuple[float, float]]:
@@ -54,7 +55,7 @@ def test_the_cot_demo_decodes_four_blocks_with_the_cot_settings(cot_smoke_dir, c
     out = capsys.readouterr().out
     figures = _figures(out)
     assert set(figures) == {"full-step", "less"}
-    settings = demo.tuner_settings("cot")
+    settings = TASKS["cot"].decoding()
     assert (settings.gen_length, settings.block_length) == (128, 32)
     # the same full-step decode through the library spends the NFE the demo printed
     model = sampler.load_model(cot_smoke_dir, device="cpu")
@@ -69,7 +70,7 @@ def test_a_cot_profile_picks_the_cot_task_and_an_arith_one_is_refused_for_cot(
         tmp_path, cot_smoke_dir, capsys):
     path = tmp_path / "p.json"
     save_profile(Profile(strategy="threshold", params={"threshold": 0.9},
-                         decoding=demo.tuner_settings("cot"), task="cot"), path)
+                         decoding=TASKS["cot"].decoding(), task="cot"), path)
     assert demo.main(["--profile", str(path), "--model", str(cot_smoke_dir), "--n", "1"]) == 0
     assert set(_figures(capsys.readouterr().out)) == {"full-step", "threshold"}
     save_profile(Profile(strategy="threshold", params={"threshold": 0.9},
