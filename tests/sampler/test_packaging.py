@@ -101,3 +101,15 @@ def test_core_dependencies_are_the_sampler_s_only():
                for r in project["optional-dependencies"]["dev"])
     assert project["scripts"]["tuner"] == "tuner.cli:main"
     assert project["entry-points"]["less_tuner.dashboard"]["launch"] == "dashboard.launch:launch"
+
+
+def test_the_torch_floor_has_what_the_native_model_calls():
+    """The native LLaDA / Dream attention passes ``enable_gqa`` to
+    ``F.scaled_dot_product_attention``, which torch has had since 2.5: on an older torch (a GPU
+    image's preinstalled 2.4 satisfied the old floor) every forward pass was a TypeError."""
+    source = (REPO / "sampler" / "native" / "modeling.py").read_text()
+    assert "enable_gqa=" in source  # drop this test's floor with the keyword, not before
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    floor = next(re.fullmatch(r"torch>=([\d.]+)", r.replace(" ", "")).group(1)
+                 for r in project["dependencies"] if r.startswith("torch"))
+    assert tuple(int(part) for part in floor.split(".")[:2]) >= (2, 5)
