@@ -369,7 +369,11 @@ def test_the_solver_cannot_look_into_the_checker(kernel):
     solver. (Root keeps CAP_SYS_PTRACE unless the kernel layers drop it.)"""
     if not kernel and os.geteuid() == 0:
         pytest.skip("as root without the kernel layers, CAP_SYS_PTRACE opens every process")
-    spy = ("import os\nseen = []\nfor pid in os.listdir('/proc'):\n    try:\n"
+    # The spy looks until it finds this run's checker (a loaded machine may start it late: a
+    # spy that looked once and saw nothing passed, and the test failed without a leak).
+    spy = ("import os, time\nseen, began = [], time.monotonic()\n"
+           "while not seen and time.monotonic() - began < 20:\n"
+           "  for pid in os.listdir('/proc'):\n    try:\n"
            "        status = open(f'/proc/{pid}/status').read()\n"
            "        line = open(f'/proc/{pid}/cmdline', 'rb').read()\n    except OSError:\n"
            "        continue\n"
