@@ -142,16 +142,35 @@ class NativeModel(DiffusionModel):
         logits, _, hidden = self.network(x, positions, keep, output_hidden=True)
         return self._shift(logits), self._shift(hidden)
 
+    def _span_index(self, x: Tensor, start: int) -> Tensor:
+        """(B, L - start) indices of the outputs that give positions ``start`` onwards (with
+        shifted logits the output one position earlier; position 0 reads output 0, as
+        :meth:`_shift` does)."""
+        shift = int(self.logit_shift)
+        index = torch.arange(start - shift, x.shape[1] - shift, device=x.device).clamp_min(0)
+        return index.expand(x.shape[0], -1)
+
+    def span_logits(self, x: Tensor, attention_mask: Tensor | None, start: int) -> Tensor:
+        """(B, L - start, V) logits of positions ``start`` onwards, the output head applied to
+        those positions only: the prompt's logits (B x prompt x 126k for LLaDA) are never made."""
+        positions, keep = self._inputs(attention_mask, x)
+        return self.network(x, positions, keep, logits_index=self._span_index(x, start))[0]
+
+    def span_hidden(self, x: Tensor, attention_mask: Tensor | None, start: int
+                    ) -> tuple[Tensor, Tensor]:
+        positions, keep = self._inputs(attention_mask, x)
+        logits, _, hidden = self.network(x, positions, keep, output_hidden=True,
+                                         logits_index=self._span_index(x, start))
+        return logits, hidden
+
     def full_logits(self, x: Tensor, attention_mask: Tensor | None, start: int, *,
                     hidden: bool = False) -> tuple[Tensor, ...]:
         """A full pass: (B, L - start, V) logits of positions ``start`` onwards, and the keys and
         values of every position (the cache of the block that starts now); with ``hidden`` a
         third item, the last hidden state (B, L - start, D) of the same positions."""
         positions, keep = self._inputs(attention_mask, x)
-        shift = int(self.logit_shift)
-        index = torch.arange(start - shift, x.shape[1] - shift, device=x.device).expand(x.shape[0], -1)
-        return self.network(x, positions, keep, collect=True, logits_index=index,
-                            output_hidden=hidden)
+        return self.network(x, positions, keep, collect=True,
+                            logits_index=self._span_index(x, start), output_hidden=hidden)
 
     def cached_logits(self, cache: BlockKVCache, x: Tensor, attention_mask: Tensor | None,
                       block_start: Tensor, block_length: int, mode: str, *,

@@ -48,6 +48,33 @@ def test_the_full_pass_of_the_cache_gives_the_plain_logits(family):
                                atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_an_uncached_pass_applies_the_output_head_to_the_span_only(family):
+    """cache = none: the logits (and hidden states) of positions ``start`` onwards are those of
+    the whole forward pass, but the head never sees the prompt (for LLaDA-8B, B x prompt x 126k
+    logits made and dropped at every step)."""
+    from sampler.models import DiffusionModel
+
+    model = tiny_native(family)
+    x, mask = _batch()
+    seq = torch.cat([x, torch.full((3, 8), MASK)], dim=1)
+    attn = torch.cat([mask, torch.ones(3, 8, dtype=torch.long)], dim=1)
+    rows = []
+    hook = model.network.lm_head.register_forward_hook(lambda m, args, out: rows.append(
+        args[0].shape[1]))
+    try:
+        logits = model.span_logits(seq, attn, 7)
+        logits_h, hidden = model.span_hidden(seq, attn, 7)
+    finally:
+        hook.remove()
+    assert rows == [8, 8]
+    whole = DiffusionModel.span_logits(model, seq, attn, 7)  # the head over every position
+    whole_h = DiffusionModel.span_hidden(model, seq, attn, 7)
+    torch.testing.assert_close(logits, whole, atol=1e-6, rtol=0)
+    torch.testing.assert_close(logits_h, whole_h[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(hidden, whole_h[1], atol=1e-6, rtol=0)
+
+
 STRATEGIES = [("threshold", {"threshold": 0.3}), ("less", {"tau_conf": 0.3, "window": 2}),
               ("klass", {"tau": 0.3, "kappa": 0.05, "history": 1}), ("factor", {"factor": 2.0}),
               ("entropy_bound", {"gamma": 1.0}), ("fixed", {"steps": 6})]
