@@ -107,8 +107,14 @@ class Attention(nn.Module):
             k = cached[0].scatter_(2, where, k)
             v = cached[1].scatter_(2, where, v)
         mask = None if key_mask is None else key_mask[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                             enable_gqa=self.heads != self.kv_heads)
+        keys, values, gqa = k, v, self.heads != self.kv_heads
+        if gqa and mask is not None:
+            # SDPA's grouped-query path with a mask has only the math backend on CUDA (flash
+            # takes no mask, memory-efficient and cuDNN no GQA): repeat the key / value heads and
+            # keep the fused kernels, as transformers does. The cache keeps the kv heads.
+            groups = self.heads // self.kv_heads
+            keys, values, gqa = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1), False
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=gqa)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, -1)), k, v
 
 
