@@ -148,6 +148,9 @@ def test_a_cached_hub_id_loads_from_the_cache_when_the_hub_cannot_be_reached(
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(revision)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    import transformers.utils.hub as hf_hub  # transformers 4 copies the cache path at import
+
+    monkeypatch.setattr(hf_hub, "TRANSFORMERS_CACHE", str(tmp_path / "hub"), raising=False)
     _no_hub(monkeypatch, free_port())
     started = time.perf_counter()
     model = sampler.load_model("someone/tiny-llada", device="cpu")
