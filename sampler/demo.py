@@ -9,8 +9,9 @@ names its own task and model. Decodes with the settings the tuner uses for the t
 gen_length 32, one block; ``cot``: gen_length 128, blocks of 32; EOS fill: the positions after a
 committed end-of-text token are filled at once), or with the profile's own decoding settings, so
 its accuracy, forward passes and speed-up are those ``tuner eval`` reports on the same problems.
-Full-step (one token per step, no block cache) is the reference, as in the tuner's baseline. Prints each problem with the profile's answer, whether it is right, and the
-forward passes both decodings spent; then accuracy and mean NFE of both and the speed-up.
+Full-step (one token per step, no block cache) is the reference, as in the tuner's baseline.
+Prints each problem with the profile's answer, whether it is right, and the forward passes both
+decodings spent; then accuracy and mean NFE of both and the speed-up.
 """
 
 from __future__ import annotations
