@@ -16,54 +16,99 @@ from torch import Tensor
 
 from sampler import DiffusionModel
 
-__all__ = ["LogitsCache", "CachedModel"]
+__all__ = ["LogitsCache", "CachedModel", "DEFAULT_BYTES", "POLICIES"]
+
+
+DEFAULT_BYTES = 1 << 30
+"""The cache's default bound: 1 GiB (``tuner optimize --reuse-gib``)."""
+
+POLICIES = ("shallow", "lru")
+"""Which row a full cache evicts. ``shallow`` (the default): the row with the fewest masked
+positions (the deepest state of a trajectory), the least recently used among those; ``lru``: the
+least recently used row. Trials of a study share the states near the start of their trajectories
+(every trial's first step is the same, nearby thresholds agree for a while), so a cache too small
+for a whole study keeps most of its value by keeping the shallow states: see BENCHMARKS.md."""
 
 
 class LogitsCache:
-    """Row state -> logits of the last ``tail`` positions, LRU-bounded by ``max_bytes``."""
+    """Row state -> logits of the last ``tail`` positions, bounded by ``max_bytes``; a full cache
+    evicts by ``policy`` (:data:`POLICIES`). ``depth`` in :meth:`put` is a row's masked
+    positions (more = shallower)."""
 
-    def __init__(self, max_bytes: int = 1 << 30) -> None:
+    def __init__(self, max_bytes: int = DEFAULT_BYTES, policy: str = "shallow") -> None:
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be > 0, got {max_bytes}.")
-        self.max_bytes = max_bytes
-        self._rows: OrderedDict[bytes, Tensor] = OrderedDict()
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}.")
+        self.max_bytes, self.policy = max_bytes, policy
+        self._rows: dict[bytes, tuple[Tensor, int]] = {}
+        # eviction order: masked positions -> keys, least recently used first (one bucket for lru)
+        self._order: dict[int, OrderedDict[bytes, None]] = {}
         self.bytes = 0
         self.hits = 0
         self.misses = 0
+        self.evictions = 0
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def get(self, key: bytes) -> Tensor | None:
-        value = self._rows.get(key)
+        value = self.peek(key)
         if value is None:
             self.misses += 1
-            return None
-        self._rows.move_to_end(key)
-        self.hits += 1
+        else:
+            self.hits += 1
         return value
 
     def peek(self, key: bytes) -> Tensor | None:
         """:meth:`get` without counting a hit or a miss (a second value of a row already
         counted)."""
-        value = self._rows.get(key)
-        if value is not None:
-            self._rows.move_to_end(key)
-        return value
+        entry = self._rows.get(key)
+        if entry is None:
+            return None
+        self._order[entry[1]].move_to_end(key)
+        return entry[0]
 
-    def put(self, key: bytes, value: Tensor) -> None:
-        size = value.numel() * value.element_size() + len(key)
-        if size > self.max_bytes:
+    def put(self, key: bytes, value: Tensor, masked: int = 0) -> None:
+        """Keep ``value`` under ``key``; ``masked``: the row's masked positions (its shallowness,
+        for the ``shallow`` policy)."""
+        size = _size(key, value)
+        if size > self.max_bytes or key in self._rows:
             return
-        self._rows[key] = value
+        bucket = masked if self.policy == "shallow" else 0
+        self._rows[key] = (value, bucket)
+        self._order.setdefault(bucket, OrderedDict())[key] = None
         self.bytes += size
         while self.bytes > self.max_bytes:
-            old_key, old = self._rows.popitem(last=False)
-            self.bytes -= old.numel() * old.element_size() + len(old_key)
+            self._evict()
+
+    def _evict(self) -> None:
+        bucket = min(b for b, keys in self._order.items() if keys)
+        old_key, _ = self._order[bucket].popitem(last=False)
+        old, _ = self._rows.pop(old_key)
+        self.bytes -= _size(old_key, old)
+        self.evictions += 1
 
     def counters(self) -> tuple[int, int]:
         """(hits, misses) so far."""
         return self.hits, self.misses
+
+    def summary(self) -> str:
+        """One line for the end of a study: how much the cache answered, and whether it was full."""
+        looked = self.hits + self.misses
+        if not looked:
+            return "forward-pass reuse: nothing looked up"
+        line = (f"forward-pass reuse: {self.hits / looked:.1%} of {looked:,} model rows answered "
+                f"from the cache ({len(self):,} rows, {self.bytes / 2**30:.2f} of "
+                f"{self.max_bytes / 2**30:.2f} GiB")
+        if not self.evictions:
+            return line + ")"
+        return (line + f"; {self.evictions:,} evicted: a larger --reuse-gib may reuse more, "
+                       "memory on the model's device)")
+
+
+def _size(key: bytes, value: Tensor) -> int:
+    return value.numel() * value.element_size() + len(key)
 
 
 def _delegated(name: str) -> property:
@@ -116,6 +161,10 @@ class CachedModel(DiffusionModel):
         self.rows_computed += x.shape[0]
         return self.inner.cached_logits(cache, x, attention_mask, block_start, block_length, mode)
 
+    def _masked(self, x: Tensor) -> list[int]:
+        """Each row's masked positions: how shallow its state is (the cache's eviction order)."""
+        return (x == self.inner.mask_id).sum(-1).tolist()
+
     def span_logits(self, x: Tensor, attention_mask: Tensor | None, start: int) -> Tensor:
         keys = _keys(x, attention_mask)
         found = [self.cache.get(k) for k in keys]
@@ -125,9 +174,10 @@ class CachedModel(DiffusionModel):
             fresh = self.inner.span_logits(
                 x[index], None if attention_mask is None else attention_mask[index], start)
             self.rows_computed += len(missing)
+            masked = self._masked(x)
             for j, i in enumerate(missing):
                 found[i] = fresh[j].clone()
-                self.cache.put(keys[i], found[i])
+                self.cache.put(keys[i], found[i], masked[i])
         # a fresh tensor: the loop may write into it without touching the cache
         return torch.stack(found).to(x.device)
 
@@ -143,10 +193,11 @@ class CachedModel(DiffusionModel):
             logits, hidden = self.inner.span_hidden(
                 x[index], None if attention_mask is None else attention_mask[index], start)
             self.rows_computed += len(missing)
+            masked = self._masked(x)
             for j, i in enumerate(missing):
                 found[i] = (logits[j].clone(), hidden[j].clone())
-                self.cache.put(keys[i], found[i][0])
-                self.cache.put(keys[i] + b"|hidden", found[i][1])
+                self.cache.put(keys[i], found[i][0], masked[i])
+                self.cache.put(keys[i] + b"|hidden", found[i][1], masked[i])
         return (torch.stack([lg for lg, _ in found]).to(x.device),
                 torch.stack([hd for _, hd in found]).to(x.device))
 

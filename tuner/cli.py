@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from rich.table import Table
 import sampler
 from sampler import SamplerError
 
+from .cache import DEFAULT_BYTES
 from .errors import StorageError, StudyMismatchError, TunerError, UsageError
 from .objectives import objective_help
 from .samplers import SAMPLERS
@@ -304,6 +306,11 @@ def optimize(
     spec_path: Optional[Path] = typer.Option(None, "--spec", help="study spec (default studies/TASK.toml)"),
     no_reuse: bool = typer.Option(False, "--no-reuse", help="do not reuse forward passes"),
     no_racing: bool = typer.Option(False, "--no-racing", help="never stop a trial early"),
+    reuse_gib: float = typer.Option(
+        DEFAULT_BYTES / 2**30, "--reuse-gib",
+        help="memory (GiB, on the model's device, per process) that forward-pass reuse may hold: "
+             "a row is gen_length x vocab logits (65 MB at LLaDA-8B's 256 x 126,464 in "
+             "bfloat16); when full, the deepest states are evicted first"),
     workers: int = typer.Option(1, help="local worker processes (needs PostgreSQL)"),
     init_only: bool = typer.Option(False, "--init-only",
                                    help="create the study, measure the baseline, enqueue the warm "
@@ -320,8 +327,9 @@ def optimize(
             block_length=block_length, **_strategy_flags(strategy, strategies))
         spec = _with_fixed_params(spec, params)
         _check_run_flags(spec, trials=trials, target=target, workers=workers)
+        cache_bytes = _reuse_bytes(reuse_gib)
         runner = StudyRunner(spec, storage=storage, study_name=study, device=device,
-                             reuse=not no_reuse, racing=not no_racing)
+                             cache_bytes=cache_bytes, reuse=not no_reuse, racing=not no_racing)
         _check_held_out_size(runner, n_test)
         if workers > 1:
             from .workers import check_shared_storage
@@ -344,14 +352,25 @@ def optimize(
             return
         if workers > 1:
             study_obj = _on_workers(runner, study_obj, workers, target, device=device,
-                                    reuse=not no_reuse, racing=not no_racing)
+                                    reuse=not no_reuse, racing=not no_racing,
+                                    cache_bytes=cache_bytes)
         else:
             study_obj = _here(runner, (base, study_obj), target)
+            if runner.evaluation.cache is not None:
+                err.print(runner.evaluation.cache.summary(), highlight=False)
         out.print(_front_table(study_obj, f"Pareto front of {runner.study_name} "
                                           f"({len(study_obj.trials)} trials)"))
         arms = _arms_table(study_obj)
         if arms is not None:
             out.print(arms)
+
+
+def _reuse_bytes(gib: float) -> int:
+    """``--reuse-gib`` in bytes; refused unless positive and finite."""
+    if not (math.isfinite(gib) and gib > 0):
+        raise UsageError(f"--reuse-gib {gib:g}: give the memory forward-pass reuse may hold, in "
+                         "GiB (> 0, e.g. 0.5 or 16); --no-reuse turns reuse off.")
+    return max(1, int(gib * 2**30))
 
 
 def _strategy_flags(strategy: str | None, strategies: str | None) -> dict[str, Any]:

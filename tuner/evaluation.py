@@ -11,7 +11,7 @@ from functools import cached_property
 import sampler
 from sampler import DiffusionModel, SamplerError
 
-from .cache import LogitsCache
+from .cache import DEFAULT_BYTES, LogitsCache
 from .engine import Evaluator
 from .errors import TunerError, UsageError
 from .spec import StudySpec
@@ -28,7 +28,7 @@ class Evaluation:
     """
 
     def __init__(self, spec: StudySpec, *, device: str | None = None,
-                 model: DiffusionModel | None = None, cache_bytes: int = 1 << 30,
+                 model: DiffusionModel | None = None, cache_bytes: int = DEFAULT_BYTES,
                  reuse: bool = True) -> None:
         self.spec = spec
         self.task: Task = get_task(spec.task, data_dir=spec.data) if spec.data else get_task(spec.task)

@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 import sampler
 from sampler import DecodingSettings, DiffusionModel, SamplerError, make_strategy
 
+from .cache import DEFAULT_BYTES
 from .engine import EvalResult
 from .errors import StudyMismatchError, TunerError, UsageError
 from .evaluation import Evaluation
@@ -98,7 +99,7 @@ class StudyRunner:
 
     def __init__(self, spec: StudySpec, *, storage: str | None = None, study_name: str | None = None,
                  device: str | None = None, model: DiffusionModel | None = None,
-                 cache_bytes: int = 1 << 30, reuse: bool = True, racing: bool = True,
+                 cache_bytes: int = DEFAULT_BYTES, reuse: bool = True, racing: bool = True,
                  worker: str = WORKER, tuning: bool = True) -> None:
         self.spec = spec
         self.worker = worker  # this process (host:pid): seeds a joining process's sampler apart

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
+from .cache import DEFAULT_BYTES
 from .errors import TunerError, UsageError
 from .storage import STORAGE_ENV, is_sqlite, mask_url
 
@@ -41,6 +42,7 @@ class WorkerJob:
     device: str | None = None
     reuse: bool = True
     racing: bool = True
+    cache_bytes: int = DEFAULT_BYTES
 
 
 def check_shared_storage(url: str) -> None:
@@ -84,7 +86,7 @@ def work(job: WorkerJob) -> None:
     from .study import StudyRunner
 
     runner = StudyRunner(StudySpec.from_dict(job.spec), study_name=job.study, device=job.device,
-                         reuse=job.reuse, racing=job.racing)
+                         cache_bytes=job.cache_bytes, reuse=job.reuse, racing=job.racing)
     runner.optimize(target=job.target)
 
 

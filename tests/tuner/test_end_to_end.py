@@ -20,8 +20,10 @@ def _ok(cli, args):
 
 @pytest.mark.slow
 def test_optimize_validate_export_and_decode(storage, tmp_path, cli):
-    out = _ok(cli, ["optimize", "--task", "arith", *SMALL, "--study", "e2e"])
-    assert "Pareto front of e2e" in out
+    result = cli(["optimize", "--task", "arith", *SMALL, "--study", "e2e"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "Pareto front of e2e" in result.stdout
+    assert "model rows answered from the cache" in result.stderr  # reuse says what it did
     _ok(cli, ["studies"])
     shown = _ok(cli, ["show", "e2e"])
     assert shown.count("COMPLETE") == 4
@@ -58,8 +60,11 @@ def test_optimize_validate_export_and_decode(storage, tmp_path, cli):
     result = cli(["optimize", "--task", "arith", *SMALL, "--study", "e2e", "--objective", "pareto"])
     assert result.exit_code == 1 and "created with objective = 'qps', not 'pareto'" in result.stderr
 
-    # a resumed study runs more trials and keeps the old ones
-    _ok(cli, ["optimize", "--task", "arith", *SMALL[:2], "--trials", "2", "--study", "e2e"])
+    # a resumed study runs more trials and keeps the old ones; a small --reuse-gib bounds reuse
+    result = cli(["optimize", "--task", "arith", *SMALL[:2], "--trials", "2", "--study", "e2e",
+                  "--reuse-gib", "0.0002"])  # 210 kB: about 30 rows of this model
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "evicted: a larger --reuse-gib may reuse more" in result.stderr
     assert _ok(cli, ["show", "e2e"]).count("COMPLETE") == 6
 
 

@@ -93,14 +93,53 @@ def test_stopwatch_synchronises_cuda_at_both_ends(monkeypatch):
     assert calls == [torch.device("cuda:0")] * 2
 
 
-def test_cache_is_bounded():
-    import torch
-
-    cache = LogitsCache(max_bytes=10_000)
+@pytest.mark.parametrize("policy", ["shallow", "lru"])
+def test_cache_is_bounded(policy):
+    cache = LogitsCache(max_bytes=10_000, policy=policy)
     for i in range(100):
-        cache.put(bytes([i]) * 8, torch.zeros(100))  # 408 bytes each
-    assert cache.bytes <= 10_000 and len(cache) < 100
+        cache.put(bytes([i]) * 8, torch.zeros(100))  # 408 bytes each, all equally shallow
+    assert cache.bytes <= 10_000 and len(cache) < 100 and cache.evictions == 100 - len(cache)
     assert cache.get(bytes([99]) * 8) is not None and cache.get(bytes([0]) * 8) is None
+
+
+def test_a_full_cache_evicts_the_deepest_state_first_and_lru_the_oldest():
+    def fill(policy):
+        cache = LogitsCache(max_bytes=3 * 408, policy=policy)
+        cache.put(b"a" * 8, torch.zeros(100), masked=32)  # the first step: everything masked
+        cache.put(b"b" * 8, torch.zeros(100), masked=5)
+        cache.put(b"c" * 8, torch.zeros(100), masked=20)
+        cache.get(b"b" * 8)  # b is now the most recently used
+        cache.put(b"d" * 8, torch.zeros(100), masked=20)  # full: one must go
+        return {k for k in (b"a", b"b", b"c", b"d") if cache.peek(k * 8) is not None}
+
+    assert fill("shallow") == {b"a", b"c", b"d"}  # b: the fewest masked positions
+    assert fill("lru") == {b"b", b"c", b"d"}      # a: the least recently used
+
+
+def test_the_cache_reports_how_much_it_answered_and_whether_it_was_full():
+    cache = LogitsCache(max_bytes=2 * 408)
+    assert cache.summary() == "forward-pass reuse: nothing looked up"
+    for i in range(3):
+        assert cache.get(bytes([i]) * 8) is None
+        cache.put(bytes([i]) * 8, torch.zeros(100))
+    cache.get(bytes([2]) * 8)
+    line = cache.summary()
+    assert "25.0% of 4 model rows answered from the cache (2 rows" in line
+    assert "1 evicted: a larger --reuse-gib may reuse more" in line
+    with pytest.raises(ValueError, match="policy must be one of shallow, lru"):
+        LogitsCache(policy="fifo")
+
+
+def test_reuse_is_exact_under_a_cache_too_small_for_the_study(smoke_model):
+    plain, whole = _runs(smoke_model, None), LogitsCache()
+    _runs(smoke_model, whole)
+    for policy in ("shallow", "lru"):
+        cache = LogitsCache(max_bytes=whole.bytes // 3, policy=policy)
+        small = _runs(smoke_model, cache)
+        assert cache.evictions > 0
+        for a, b in zip(small, plain):
+            assert [(o.completion, o.nfe) for o in a.outcomes] == \
+                   [(o.completion, o.nfe) for o in b.outcomes]
 
 
 def test_racing_stops_when_the_floor_is_out_of_reach(smoke_model):

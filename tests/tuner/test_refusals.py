@@ -30,6 +30,8 @@ def _one_line(result) -> str:
     (["--trials", "100000000"], "must be at most 10,000,000"),
     (["--tolerance", "1000"], "--tolerance must be in [0, 100]"),
     (["--cache", "sometimes"], "is not one of"),
+    (["--reuse-gib", "0"], "--reuse-gib 0: give the memory forward-pass reuse may hold"),
+    (["--reuse-gib", "-2"], "--reuse-gib -2: give the memory forward-pass reuse may hold"),
 ])
 def test_bad_flags_write_nothing(flags, message, cli, tmp_path):
     db = tmp_path / "s.db"
