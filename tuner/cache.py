@@ -27,12 +27,13 @@ POLICIES = ("shallow", "lru")
 positions (the deepest state of a trajectory), the least recently used among those; ``lru``: the
 least recently used row. Trials of a study share the states near the start of their trajectories
 (every trial's first step is the same, nearby thresholds agree for a while), so a cache too small
-for a whole study keeps most of its value by keeping the shallow states: see BENCHMARKS.md."""
+for a whole study keeps part of its value by keeping the shallow states, where LRU, each trial's
+rows pushing out the previous trial's, keeps none: see BENCHMARKS.md."""
 
 
 class LogitsCache:
     """Row state -> logits of the last ``tail`` positions, bounded by ``max_bytes``; a full cache
-    evicts by ``policy`` (:data:`POLICIES`). ``depth`` in :meth:`put` is a row's masked
+    evicts by ``policy`` (:data:`POLICIES`). ``masked`` in :meth:`put` is a row's masked
     positions (more = shallower)."""
 
     def __init__(self, max_bytes: int = DEFAULT_BYTES, policy: str = "shallow") -> None:
